@@ -1,0 +1,66 @@
+// Koa + @dashscope-token/koa: a token route for browsers and a key-injecting proxy.
+// With DASHSCOPE_API_KEY set it talks to Model Studio; otherwise to a local emulator.
+import { DEFAULT_EMULATOR_API_KEY, startEmulator } from '@dashscope-token/emulator';
+import { dashscopeToken } from '@dashscope-token/koa';
+import Koa from 'koa';
+
+const host = '127.0.0.1';
+const port = Number(process.env.PORT ?? 3001);
+
+// Real Model Studio: the key and the region/host come from DASHSCOPE_API_KEY,
+// DASHSCOPE_REGION / DASHSCOPE_BASE_URL (read by the middleware itself).
+let emulator;
+let options = {};
+if (process.env.DASHSCOPE_API_KEY) {
+  console.log('Using Alibaba Cloud Model Studio (DASHSCOPE_API_KEY is set).');
+} else {
+  emulator = await startEmulator();
+  options = { apiKey: DEFAULT_EMULATOR_API_KEY, baseUrl: emulator.url };
+  console.log(
+    `DASHSCOPE_API_KEY is not set: using the local DashScope emulator at ${emulator.url}`,
+  );
+}
+
+// In a real app, add `authorize: (ctx) => Boolean(ctx.state.user)` so that only your users get keys.
+const dashscope = dashscopeToken(options);
+
+const app = new Koa();
+app.use(dashscope);
+
+// Your own middleware can use a temporary key too (keep it on the server).
+app.use(async (ctx, next) => {
+  if (ctx.method !== 'GET' || ctx.path !== '/key-status') return next();
+  const { expiresAt } = await ctx.state.dashscope.getToken();
+  ctx.body = { ok: true, expires_at: expiresAt };
+});
+
+const server = app.listen(port, host, () => {
+  const base = `http://${host}:${port}`;
+  console.log(`Listening on ${base}
+
+Try:
+  curl -s -X POST ${base}/dashscope/token
+
+  curl -s ${base}/dashscope/compatible-mode/v1/chat/completions \\
+    -H 'content-type: application/json' \\
+    -d '{"model":"qwen-plus","messages":[{"role":"user","content":"Hello!"}]}'
+
+  curl -sN ${base}/dashscope/compatible-mode/v1/chat/completions \\
+    -H 'content-type: application/json' \\
+    -d '{"model":"qwen-plus","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+
+Press Ctrl-C to stop.`);
+});
+
+let stopping = false;
+async function shutdown(signal) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: shutting down`);
+  server.close();
+  server.closeAllConnections();
+  await dashscope.close();
+  await emulator?.close();
+}
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);

@@ -1,0 +1,82 @@
+// Plain node:http + @dashscope-token/core: a token route for browsers and a key-injecting proxy.
+// With DASHSCOPE_API_KEY set it talks to Model Studio; otherwise to a local emulator.
+import { createServer } from 'node:http';
+import { createDashScopeHandler } from '@dashscope-token/core';
+import { DEFAULT_EMULATOR_API_KEY, startEmulator } from '@dashscope-token/emulator';
+
+const host = '127.0.0.1';
+const port = Number(process.env.PORT ?? 3002);
+
+// Real Model Studio: the key and the region/host come from DASHSCOPE_API_KEY,
+// DASHSCOPE_REGION / DASHSCOPE_BASE_URL (read by the handler itself).
+let emulator;
+let options = {};
+if (process.env.DASHSCOPE_API_KEY) {
+  console.log('Using Alibaba Cloud Model Studio (DASHSCOPE_API_KEY is set).');
+} else {
+  emulator = await startEmulator();
+  options = { apiKey: DEFAULT_EMULATOR_API_KEY, baseUrl: emulator.url };
+  console.log(
+    `DASHSCOPE_API_KEY is not set: using the local DashScope emulator at ${emulator.url}`,
+  );
+}
+
+// In a real app, add `authorize: (req) => isSignedIn(req)` so that only your users get keys.
+const dashscope = createDashScopeHandler(options);
+
+const server = createServer((req, res) => {
+  // The handler answers /dashscope/...; everything else falls through to `next`.
+  dashscope(req, res, async (error) => {
+    if (error) {
+      res.statusCode = 500;
+      res.end('Internal Server Error');
+      return;
+    }
+    if (req.method === 'GET' && req.url === '/key-status') {
+      // Your own routes can use a temporary key too (keep it on the server).
+      try {
+        const { expiresAt } = await dashscope.getToken(req);
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify({ ok: true, expires_at: expiresAt }));
+      } catch (e) {
+        res.statusCode = e.status ?? 500;
+        res.setHeader('content-type', 'application/json');
+        res.end(JSON.stringify(e.toJSON?.() ?? { message: 'Internal Server Error' }));
+      }
+      return;
+    }
+    res.statusCode = 404;
+    res.end('Not Found');
+  });
+});
+
+server.listen(port, host, () => {
+  const base = `http://${host}:${port}`;
+  console.log(`Listening on ${base}
+
+Try:
+  curl -s -X POST ${base}/dashscope/token
+
+  curl -s ${base}/dashscope/compatible-mode/v1/chat/completions \\
+    -H 'content-type: application/json' \\
+    -d '{"model":"qwen-plus","messages":[{"role":"user","content":"Hello!"}]}'
+
+  curl -sN ${base}/dashscope/compatible-mode/v1/chat/completions \\
+    -H 'content-type: application/json' \\
+    -d '{"model":"qwen-plus","stream":true,"messages":[{"role":"user","content":"Hello!"}]}'
+
+Press Ctrl-C to stop.`);
+});
+
+let stopping = false;
+async function shutdown(signal) {
+  if (stopping) return;
+  stopping = true;
+  console.log(`\n${signal}: shutting down`);
+  server.close();
+  server.closeAllConnections();
+  await dashscope.close();
+  await emulator?.close();
+}
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);

@@ -1,0 +1,257 @@
+/**
+ * Minting one temporary API key: `POST {base}/api/v1/tokens?expire_in_seconds=N`.
+ */
+import { request } from 'undici';
+import { DashScopeError } from './errors.js';
+import { resolveBaseUrl } from './regions.js';
+import { sharedDispatcher, USER_AGENT } from './transport.js';
+import type { MintTokenOptions, TemporaryToken } from './types.js';
+import {
+  abortedError,
+  badTokenAnswer,
+  describeBody,
+  errorFromAnswer,
+  errorFromFailure,
+  type FailureContext,
+  parseDateHeader,
+  timeoutError,
+  withSecrets,
+} from './upstream-errors.js';
+
+/** Default lifetime of a temporary key, seconds. */
+export const DEFAULT_EXPIRE_IN_SECONDS = 60;
+/** Longest lifetime Model Studio allows, seconds. */
+export const MAX_EXPIRE_IN_SECONDS = 1800;
+/** Default milliseconds for one whole token request. */
+export const DEFAULT_TIMEOUT_MS = 10_000;
+/** Most bytes of an answer read; a longer answer is a `BadGateway`. */
+export const MAX_ANSWER_BYTES = 64 * 1024;
+
+/** Header-safe characters only: visible ASCII, no spaces or control characters. */
+const HEADER_TOKEN = /^[\x21-\x7e]+$/;
+
+/** A minted key with the timing needed to place its expiry on the local clock. */
+export interface TimedToken {
+  /** The temporary key, as returned by {@link mintToken}. */
+  token: TemporaryToken;
+  /** The server's `Date` header in ms (1 s resolution), when it sent one. */
+  serverDate?: number;
+  /** Local clock (ms) just before the request was sent. */
+  requestStartedAt: number;
+  /** Local clock (ms) once the whole answer was read. */
+  responseReceivedAt: number;
+}
+
+/** Options of {@link mintTokenWithTiming}: those of {@link mintToken} plus the local clock. */
+export interface MintWithTimingOptions extends MintTokenOptions {
+  /**
+   * Millisecond clock used for `requestStartedAt`/`responseReceivedAt`.
+   * @default Date.now
+   */
+  now?: () => number;
+}
+
+function invalidParameter(message: string): DashScopeError {
+  return new DashScopeError({ code: 'InvalidParameter', status: 400, retryable: false, message });
+}
+
+/**
+ * Checks a permanent API key: a non-empty string of header-safe characters.
+ * @throws DashScopeError `MissingApiKey` (absent/empty) or `InvalidParameter` (bad characters)
+ */
+export function checkApiKey(apiKey: unknown): asserts apiKey is string {
+  if (typeof apiKey !== 'string' || apiKey === '') {
+    throw new DashScopeError({
+      code: 'MissingApiKey',
+      status: 500,
+      retryable: false,
+      message:
+        'No Model Studio API key: pass `apiKey` or set the DASHSCOPE_API_KEY environment variable.',
+    });
+  }
+  if (!HEADER_TOKEN.test(apiKey)) {
+    throw invalidParameter(
+      'The API key contains whitespace or characters not allowed in an HTTP header (check for a trailing newline).',
+    );
+  }
+}
+
+/**
+ * Checks a token lifetime: an integer in 1..1800.
+ * @throws DashScopeError `InvalidParameter`
+ */
+export function checkExpireInSeconds(value: unknown): number {
+  if (value === undefined) return DEFAULT_EXPIRE_IN_SECONDS;
+  if (
+    typeof value !== 'number' ||
+    !Number.isInteger(value) ||
+    value < 1 ||
+    value > MAX_EXPIRE_IN_SECONDS
+  ) {
+    throw invalidParameter(
+      `Invalid expireInSeconds ${JSON.stringify(value) ?? String(value)}: expected an integer from 1 to ${MAX_EXPIRE_IN_SECONDS}.`,
+    );
+  }
+  return value;
+}
+
+function checkMs(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isFinite(value) || value <= 0) {
+    throw invalidParameter(
+      `Invalid ${name} ${String(value)}: expected a positive number of milliseconds.`,
+    );
+  }
+  return value;
+}
+
+/**
+ * Mints a temporary API key (`st-…`) from a permanent one.
+ *
+ * Options are validated before any request. Every failure is a `DashScopeError` (see the
+ * mapping table in the README); the API key never appears in one.
+ *
+ * A successful answer must carry a non-empty `token` of header-safe characters (the `st-`
+ * prefix is not required) and a numeric `expires_at` later than the server's `Date`
+ * (or the local clock when there is none).
+ *
+ * @example
+ * const { token, expiresAt } = await mintToken({ apiKey: process.env.DASHSCOPE_API_KEY!, region: 'ap-southeast-1' });
+ */
+export async function mintToken(opts: MintTokenOptions): Promise<TemporaryToken> {
+  return (await mintTokenWithTiming(opts)).token;
+}
+
+/**
+ * {@link mintToken}, also returning the server's `Date` header and the local start/end times of
+ * the request, from which a cache places the expiry on its own clock (clock-skew correction).
+ */
+export async function mintTokenWithTiming(options: MintWithTimingOptions): Promise<TimedToken> {
+  const opts: Partial<MintWithTimingOptions> = options ?? {};
+  const apiKey = opts.apiKey;
+  checkApiKey(apiKey);
+  const expireInSeconds = checkExpireInSeconds(opts.expireInSeconds);
+  const timeoutMs = checkMs(opts.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS);
+  const connectTimeoutMs = checkMs(opts.connectTimeoutMs, 'connectTimeoutMs', 5_000);
+  const baseUrl = withSecrets(() => resolveBaseUrl(opts), [apiKey]);
+  const now = opts.now ?? Date.now;
+  const secrets = [apiKey];
+  const context: FailureContext = {
+    action: `requesting a temporary key from ${baseUrl}`,
+    secrets,
+  };
+  const signal = opts.signal;
+  if (signal?.aborted) throw abortedError(context);
+
+  const controller = new AbortController();
+  let timedOut = false;
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, timeoutMs);
+  timer.unref();
+  const onAbort = (): void => controller.abort();
+  signal?.addEventListener('abort', onAbort, { once: true });
+
+  const requestStartedAt = now();
+  let status: number;
+  let headers: Record<string, string | string[] | undefined>;
+  let body: string;
+  let tooLarge = false;
+  try {
+    const answer = await request(`${baseUrl}/api/v1/tokens?expire_in_seconds=${expireInSeconds}`, {
+      method: 'POST',
+      headers: {
+        authorization: `Bearer ${apiKey}`,
+        accept: 'application/json',
+        'user-agent': USER_AGENT,
+      },
+      dispatcher: opts.dispatcher ?? sharedDispatcher(connectTimeoutMs),
+      signal: controller.signal,
+      headersTimeout: timeoutMs,
+      bodyTimeout: timeoutMs,
+    });
+    status = answer.statusCode;
+    headers = answer.headers;
+    const chunks: Buffer[] = [];
+    let size = 0;
+    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
+      size += chunk.length;
+      if (size > MAX_ANSWER_BYTES) {
+        tooLarge = true;
+        answer.body.destroy();
+        break;
+      }
+      chunks.push(chunk);
+    }
+    body = Buffer.concat(chunks).toString('utf8');
+  } catch (error) {
+    if (timedOut) throw timeoutError(context, timeoutMs, error);
+    if (signal?.aborted) throw abortedError(context);
+    throw errorFromFailure(error, context);
+  } finally {
+    clearTimeout(timer);
+    signal?.removeEventListener('abort', onAbort);
+  }
+  const responseReceivedAt = now();
+  const serverDate = parseDateHeader(headers);
+  const requestIdHeader = headers['x-request-id'];
+  const requestId = typeof requestIdHeader === 'string' ? requestIdHeader : undefined;
+
+  if (tooLarge) {
+    throw badTokenAnswer(
+      `an answer larger than ${MAX_ANSWER_BYTES} bytes`,
+      status,
+      true,
+      secrets,
+      requestId,
+    );
+  }
+  if (status < 200 || status > 299) throw errorFromAnswer(status, headers, body, secrets);
+
+  let parsed: unknown;
+  try {
+    parsed = JSON.parse(body);
+  } catch {
+    throw badTokenAnswer(describeBody(body), status, true, secrets, requestId);
+  }
+  if (parsed === null || typeof parsed !== 'object' || Array.isArray(parsed)) {
+    throw badTokenAnswer('JSON that is not an object', status, false, secrets, requestId);
+  }
+  const fields = parsed as Record<string, unknown>;
+  const answerRequestId = typeof fields.request_id === 'string' ? fields.request_id : requestId;
+  const token = fields.token;
+  if (typeof token !== 'string' || token === '') {
+    throw badTokenAnswer('no `token` string', status, false, secrets, answerRequestId);
+  }
+  if (token.length > 4096 || !HEADER_TOKEN.test(token)) {
+    throw badTokenAnswer(
+      'a `token` that cannot be used in an HTTP header',
+      status,
+      false,
+      secrets,
+      answerRequestId,
+    );
+  }
+  const expiresAt = fields.expires_at;
+  if (typeof expiresAt !== 'number' || !Number.isFinite(expiresAt) || expiresAt <= 0) {
+    throw badTokenAnswer('no numeric `expires_at`', status, false, secrets, answerRequestId);
+  }
+  const reference = serverDate ?? responseReceivedAt;
+  if (expiresAt * 1000 <= reference) {
+    throw badTokenAnswer(
+      `an \`expires_at\` (${expiresAt}) that is already past (${serverDate === undefined ? 'local clock' : "server's Date header"}: ${Math.floor(reference / 1000)})`,
+      status,
+      false,
+      secrets,
+      answerRequestId,
+    );
+  }
+  const result: TimedToken = {
+    token: { token, expiresAt },
+    requestStartedAt,
+    responseReceivedAt,
+  };
+  if (serverDate !== undefined) result.serverDate = serverDate;
+  return result;
+}

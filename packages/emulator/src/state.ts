@@ -1,0 +1,29 @@
+import type { Clock } from './clock.js';
+import type { FaultQueue } from './faults.js';
+import type { KeyStore } from './keys.js';
+import type { Recorder } from './recorder.js';
+
+/** Everything a route handler may read or change; one per running emulator. */
+export interface EmulatorState {
+  clock: Clock;
+  keys: KeyStore;
+  faults: FaultQueue;
+  recorder: Recorder;
+  latencyMs: number;
+  chunkDelayMs: number;
+  cors: boolean | readonly string[];
+  allowTemporaryKeyMinting: boolean;
+  failStreamsOnExpiry: boolean;
+  controlRoutes: boolean;
+  reply: (prompt: string, model: string) => string;
+  tokensIssued: number;
+  openConnections: number;
+}
+
+/** Validates a millisecond setting (latency, chunk delay). */
+export function checkMs(name: string, ms: number): number {
+  if (typeof ms !== 'number' || !Number.isFinite(ms) || ms < 0) {
+    throw new RangeError(`${name} must be a finite number of milliseconds >= 0`);
+  }
+  return ms;
+}

@@ -1,0 +1,73 @@
+import {
+  createDashScopeHandler,
+  type DashScopeHandler,
+  type DashScopeHandlerOptions,
+  type HandlerGetTokenOptions,
+  type TemporaryToken,
+} from '@dashscope-token/core';
+import type { NextFunction, Request, RequestHandler, Response } from 'express';
+
+/** What the middleware puts on `req.dashscope` for the app's own route handlers. */
+export interface DashScopeRequestApi {
+  /**
+   * A temporary key (`st-…`) for this request's API key (the `apiKey` option, resolved with
+   * this request for multi-tenant setups), from the shared cache. Keep it on the server.
+   */
+  getToken(opts?: HandlerGetTokenOptions): Promise<TemporaryToken>;
+}
+
+declare global {
+  namespace Express {
+    interface Request {
+      /**
+       * Set by `dashscopeToken()` from `@dashscope-token/express` on every request that passes
+       * through it (mount it before the routes that use it).
+       */
+      dashscope: DashScopeRequestApi;
+    }
+  }
+}
+
+/** Options of {@link dashscopeToken}: the core handler's options, with the Express request as context. */
+export type DashScopeExpressOptions = DashScopeHandlerOptions<Request>;
+
+/** The Express middleware returned by {@link dashscopeToken}. */
+export interface DashScopeMiddleware extends RequestHandler {
+  /** The core handler it wraps (shares the token cache and the upstream pool). */
+  readonly handler: DashScopeHandler<Request>;
+  /** Closes the upstream pool and the token cache (if the middleware created it). */
+  close(): Promise<void>;
+}
+
+/**
+ * Express 4/5 middleware serving `POST {prefix}/token` and proxying `{prefix}/api/v1/…` and
+ * `{prefix}/compatible-mode/v1/…` to Model Studio with a fresh temporary key injected.
+ * Requests outside `prefix` go on to the next middleware; every request gets
+ * `req.dashscope.getToken()`.
+ *
+ * @example
+ * app.use(dashscopeToken());               // routes under /dashscope, key from DASHSCOPE_API_KEY
+ * app.use('/ai', dashscopeToken());        // routes under /ai/dashscope
+ */
+export function dashscopeToken(options: DashScopeExpressOptions = {}): DashScopeMiddleware {
+  const handler = createDashScopeHandler<Request>(options);
+  const middleware = (req: Request, res: Response, next: NextFunction): void => {
+    req.dashscope = { getToken: (opts) => handler.getToken(req, opts) };
+    // Express strips its mount path from req.url (req.originalUrl keeps it).
+    handler.handle(req, res, { context: req, parsedBody: req.body, url: req.url }).then(
+      (handled) => {
+        if (!handled) next();
+      },
+      (error: unknown) => next(error),
+    );
+  };
+  return Object.assign(middleware, { handler, close: () => handler.close() });
+}
+
+export type {
+  AuthorizeResult,
+  DashScopeHandler,
+  DashScopeHandlerOptions,
+  HandlerGetTokenOptions,
+  TemporaryToken,
+} from '@dashscope-token/core';

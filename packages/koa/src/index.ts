@@ -1,0 +1,73 @@
+import {
+  createDashScopeHandler,
+  type DashScopeHandler,
+  type DashScopeHandlerOptions,
+  type HandlerGetTokenOptions,
+  type TemporaryToken,
+} from '@dashscope-token/core';
+import type { Context, Next } from 'koa';
+
+/** What the middleware puts on `ctx.state.dashscope` for the app's own middleware. */
+export interface DashScopeStateApi {
+  /**
+   * A temporary key (`st-…`) for this request's API key (the `apiKey` option, resolved with
+   * this context for multi-tenant setups), from the shared cache. Keep it on the server.
+   */
+  getToken(opts?: HandlerGetTokenOptions): Promise<TemporaryToken>;
+}
+
+declare module 'koa' {
+  interface DefaultState {
+    /**
+     * Set by `dashscopeToken()` from `@dashscope-token/koa` on every request that passes
+     * through it (mount it before the middleware that uses it).
+     */
+    dashscope: DashScopeStateApi;
+  }
+}
+
+/** Options of {@link dashscopeToken}: the core handler's options, with the Koa context as context. */
+export type DashScopeKoaOptions = DashScopeHandlerOptions<Context>;
+
+/** The Koa middleware returned by {@link dashscopeToken}. */
+export interface DashScopeMiddleware {
+  (ctx: Context, next: Next): Promise<void>;
+  /** The core handler it wraps (shares the token cache and the upstream pool). */
+  readonly handler: DashScopeHandler<Context>;
+  /** Closes the upstream pool and the token cache (if the middleware created it). */
+  close(): Promise<void>;
+}
+
+/**
+ * Koa 2/3 middleware serving `POST {prefix}/token` and proxying `{prefix}/api/v1/…` and
+ * `{prefix}/compatible-mode/v1/…` to Model Studio with a fresh temporary key injected.
+ * It answers those requests itself (`ctx.respond = false`); other requests go on to `next()`.
+ * Every request gets `ctx.state.dashscope.getToken()`.
+ *
+ * @example
+ * app.use(dashscopeToken());                                   // routes under /dashscope
+ * app.use(dashscopeToken({ authorize: (ctx) => Boolean(ctx.state.user) }));
+ */
+export function dashscopeToken(options: DashScopeKoaOptions = {}): DashScopeMiddleware {
+  const handler = createDashScopeHandler<Context>(options);
+  const middleware = async (ctx: Context, next: Next): Promise<void> => {
+    ctx.state.dashscope = { getToken: (opts) => handler.getToken(ctx, opts) };
+    // koa-bodyparser / @koa/bodyparser leave what they consumed on ctx.request.body;
+    // koa-mount rewrites ctx.url to be relative to the mount point.
+    const parsedBody = (ctx.request as { body?: unknown }).body;
+    if (await handler.handle(ctx.req, ctx.res, { context: ctx, parsedBody, url: ctx.url })) {
+      ctx.respond = false; // the handler wrote the response
+      return;
+    }
+    await next();
+  };
+  return Object.assign(middleware, { handler, close: () => handler.close() });
+}
+
+export type {
+  AuthorizeResult,
+  DashScopeHandler,
+  DashScopeHandlerOptions,
+  HandlerGetTokenOptions,
+  TemporaryToken,
+} from '@dashscope-token/core';
