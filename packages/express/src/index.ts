@@ -45,6 +45,8 @@ export interface DashScopeMiddleware extends RequestHandler {
  * Requests outside `prefix` go on to the next middleware; every request gets
  * `req.dashscope.getToken()`.
  *
+ * @param options The core handler's options (see `createDashScopeHandler`); `apiKey` and
+ *   `authorize` functions receive the Express `req`. @default `{}` (key from `DASHSCOPE_API_KEY`)
  * @example
  * app.use(dashscopeToken());               // routes under /dashscope, key from DASHSCOPE_API_KEY
  * app.use('/ai', dashscopeToken());        // routes under /ai/dashscope

@@ -44,6 +44,8 @@ export interface DashScopeMiddleware {
  * It answers those requests itself (`ctx.respond = false`); other requests go on to `next()`.
  * Every request gets `ctx.state.dashscope.getToken()`.
  *
+ * @param options The core handler's options (see `createDashScopeHandler`); `apiKey` and
+ *   `authorize` functions receive the Koa `ctx`. @default `{}` (key from `DASHSCOPE_API_KEY`)
  * @example
  * app.use(dashscopeToken());                                   // routes under /dashscope
  * app.use(dashscopeToken({ authorize: (ctx) => Boolean(ctx.state.user) }));

@@ -54,6 +54,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   private flushEachChunk = false;
   private settled = false;
   private clientGone = false;
+  private pendingAbort: Error | undefined;
 
   constructor(
     private readonly res: Flushable,
@@ -62,8 +63,6 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   ) {
     res.on('close', this.onClientClose);
   }
-
-  private pendingAbort: Error | undefined;
 
   private readonly onClientClose = (): void => {
     if (this.res.writableFinished) return;
