@@ -1,0 +1,131 @@
+// The chat demo: a page that talks to Model Studio either through the key-injecting proxy
+// (the browser holds no key) or directly with a temporary key from POST /dashscope/token.
+// With DASHSCOPE_API_KEY set it uses Model Studio; otherwise an embedded local emulator.
+import { createServer } from 'node:http';
+import { fileURLToPath } from 'node:url';
+import { resolveBaseUrl } from '@dashscope-token/core';
+import { DEFAULT_EMULATOR_API_KEY, startEmulator } from '@dashscope-token/emulator';
+import { dashscopeToken } from '@dashscope-token/express';
+import express from 'express';
+
+const host = '127.0.0.1';
+const port = Number(process.env.PORT || 3000);
+const model = process.env.CHAT_MODEL || 'qwen-plus';
+// Keys handed to the browser live 60 s and have at least 30 s left when handed out; the page
+// fetches a new one 10 s before expiry. (CHAT_TOKEN_TTL_SECONDS shortens this, for the tests.)
+const tokenTtl = Number(process.env.CHAT_TOKEN_TTL_SECONDS || 60);
+const minValidity = Math.ceil(tokenTtl / 2);
+const refreshBefore = Math.max(1, Math.min(10, minValidity - 2));
+
+if (!Number.isInteger(port) || port < 0 || port > 65535)
+  fail(`PORT must be a port number, not "${process.env.PORT}".`);
+if (!Number.isInteger(tokenTtl) || tokenTtl < 6 || tokenTtl > 1800) {
+  fail('CHAT_TOKEN_TTL_SECONDS must be an integer from 6 to 1800.');
+}
+
+let emulator;
+let mode;
+let directBaseUrl;
+let endpoint = {};
+if (process.env.DASHSCOPE_API_KEY) {
+  // The key and the region/host come from DASHSCOPE_API_KEY and DASHSCOPE_REGION /
+  // DASHSCOPE_BASE_URL; the middleware reads them itself.
+  mode = 'model-studio';
+  try {
+    directBaseUrl = resolveBaseUrl();
+  } catch (error) {
+    fail(error.message);
+  }
+  console.log(`Using Alibaba Cloud Model Studio at ${directBaseUrl} (DASHSCOPE_API_KEY is set).`);
+} else {
+  mode = 'emulator';
+  // cors: the page calls the emulator directly in "direct" mode, as it would call Model Studio.
+  // chunkDelayMs: slow enough to watch the answer stream in.
+  emulator = await startEmulator({ cors: true, chunkDelayMs: 60 });
+  directBaseUrl = emulator.url;
+  endpoint = { apiKey: DEFAULT_EMULATOR_API_KEY, baseUrl: emulator.url };
+  console.log(
+    `DASHSCOPE_API_KEY is not set: using the local Model Studio emulator at ${emulator.url} (offline, canned replies).`,
+  );
+}
+
+// In a real app, add `authorize: (req) => Boolean(req.user)` so that only your users get keys.
+const dashscope = dashscopeToken({
+  ...endpoint,
+  tokenRoute: { expireInSeconds: tokenTtl, minValiditySeconds: minValidity },
+});
+
+const app = express();
+app.disable('x-powered-by');
+app.use(dashscope); // POST /dashscope/token, /dashscope/compatible-mode/v1/…, /dashscope/api/v1/…
+
+// What the page needs to know. Never a key.
+app.get('/config.json', (_req, res) => {
+  res.set('Cache-Control', 'no-store');
+  res.json({ mode, directBaseUrl, model, refreshBeforeSeconds: refreshBefore });
+});
+
+// Offline only: make the emulator fail the next chat call, to see how the page reports it.
+const simulations = {
+  busy: { type: 'throttle', retryAfterSeconds: 2 },
+  down: { type: 'html-502' },
+  expired: { type: 'invalid-api-key' },
+};
+app.post('/simulate/:kind', (req, res) => {
+  const fault = simulations[req.params.kind];
+  if (!emulator || !fault) {
+    res.status(404).json({ code: 'NotFound', message: 'No such simulation.' });
+    return;
+  }
+  emulator.fault('chat', fault);
+  res.status(204).end();
+});
+
+app.use(express.static(fileURLToPath(new URL('./public', import.meta.url))));
+
+const server = createServer(app);
+server.on('error', async (error) => {
+  await closeAll();
+  if (error.code === 'EADDRINUSE') {
+    fail(
+      `Port ${port} on ${host} is already in use (another demo still running?).\n` +
+        `Stop it, or pick another port: PORT=3001 corepack pnpm demo`,
+    );
+  }
+  fail(`Could not listen on ${host}:${port}: ${error.message}`);
+});
+server.listen(port, host, () => {
+  const url = `http://${host}:${server.address().port}`;
+  console.log(`\nChat demo running at ${url}  <- open this in your browser\n`);
+  if (mode === 'emulator') {
+    console.log('Offline mode: set DASHSCOPE_API_KEY (and DASHSCOPE_REGION) to use Model Studio.');
+  }
+  console.log('Press Ctrl-C to stop.');
+});
+
+async function closeAll() {
+  server.close();
+  server.closeAllConnections();
+  await Promise.allSettled([dashscope.close(), emulator?.close()]);
+}
+
+let stopping = false;
+async function shutdown(signal) {
+  if (stopping) process.exit(1); // a second Ctrl-C: stop now
+  stopping = true;
+  console.log(`\n${signal}: shutting down.`);
+  await closeAll();
+  console.log('Stopped.');
+  // Everything is closed, so Node exits by itself; if something still holds it, say so.
+  setTimeout(() => {
+    console.error('Something is still running after shutdown; exiting anyway.');
+    process.exit(1);
+  }, 3000).unref();
+}
+process.on('SIGINT', shutdown);
+process.on('SIGTERM', shutdown);
+
+function fail(message) {
+  console.error(message);
+  process.exit(1);
+}
