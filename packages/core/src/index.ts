@@ -25,3 +25,4 @@ export type {
   TokenProviderStats,
   TransportOptions,
 } from './types.js';
+export * from './ws/index.js';

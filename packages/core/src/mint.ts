@@ -51,6 +51,18 @@ export interface MintWithTimingOptions extends MintTokenOptions {
   now?: () => number;
 }
 
+/** Shortest fragment of the permanent key that counts as the key (as in `redactSecrets`). */
+const KEY_FRAGMENT = 8;
+
+/** Whether `token` is, or carries any 8-character fragment of, the permanent key `apiKey`. */
+function echoesKey(token: string, apiKey: string): boolean {
+  if (token.includes(apiKey)) return true;
+  for (let i = 0; i + KEY_FRAGMENT <= apiKey.length; i++) {
+    if (token.includes(apiKey.slice(i, i + KEY_FRAGMENT))) return true;
+  }
+  return false;
+}
+
 function invalidParameter(message: string): DashScopeError {
   return new DashScopeError({ code: 'InvalidParameter', status: 400, retryable: false, message });
 }
@@ -227,6 +239,17 @@ export async function mintTokenWithTiming(options: MintWithTimingOptions): Promi
   if (token.length > 4096 || !HEADER_TOKEN.test(token)) {
     throw badTokenAnswer(
       'a `token` that cannot be used in an HTTP header',
+      status,
+      false,
+      secrets,
+      answerRequestId,
+    );
+  }
+  if (echoesKey(token, apiKey)) {
+    // An echo of the request (a misrouted base URL, a gateway that reflects headers), never a
+    // temporary key: handing it on would give the permanent key to whoever asked for a token.
+    throw badTokenAnswer(
+      'a `token` that contains the permanent API key',
       status,
       false,
       secrets,

@@ -12,6 +12,8 @@ const ROUTES: readonly EmulatorRoute[] = [
   'chat',
   'embeddings',
   'models',
+  'ws-inference',
+  'ws-realtime',
   '*',
 ];
 

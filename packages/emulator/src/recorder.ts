@@ -18,6 +18,8 @@ export class Recorder {
     chat: 0,
     embeddings: 0,
     models: 0,
+    'ws-inference': 0,
+    'ws-realtime': 0,
     control: 0,
     unknown: 0,
   };
@@ -46,6 +48,15 @@ export class Recorder {
     entry.clientClosedEarly = true;
     if (entry.route === 'control') return;
     this.#events.emit('request-closed', { ...entry });
+  }
+
+  /**
+   * A WebSocket session ended (its `closeCode` is set): like {@link closedEarly}, and pending
+   * `waitFor` predicates are evaluated again even when the emulator ended it.
+   */
+  sessionEnded(entry: RecordedRequest, byClient: boolean): void {
+    this.closedEarly(entry, byClient);
+    if (!byClient) this.#events.emit('changed', { ...entry });
   }
 
   /** Snapshot copies, oldest first. */
@@ -94,12 +105,14 @@ export class Recorder {
         clearTimeout(timer);
         this.#events.off('request', check);
         this.#events.off('request-closed', check);
+        this.#events.off('changed', check);
         this.#pending.delete(entry);
       };
       entry.cleanup = cleanup;
       this.#pending.add(entry);
       this.#events.on('request', check);
       this.#events.on('request-closed', check);
+      this.#events.on('changed', check);
     });
   }
 

@@ -18,6 +18,7 @@ import { sleep } from './sleep.js';
 import { checkMs, type EmulatorState } from './state.js';
 import { defaultReply } from './text.js';
 import type { Emulator, EmulatorOptions, RecordedRequest } from './types.js';
+import { createWebSocketEndpoints } from './ws/endpoints.js';
 
 /**
  * The permanent API key the emulator accepts by default. Obviously fake, but shaped like a
@@ -96,6 +97,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     reply: options.reply ?? defaultReply,
     tokensIssued: 0,
     openConnections: 0,
+    openWebSockets: 0,
   };
   const log = options.log;
   const active = new Set<Exchange>();
@@ -188,6 +190,8 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       state.openConnections -= 1;
     });
   });
+  const webSockets = createWebSocketEndpoints(state, log);
+  server.on('upgrade', webSockets.handleUpgrade);
   server.on('clientError', (_error, socket) => {
     if (socket.writable) socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
     else socket.destroy();
@@ -225,6 +229,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     clearFaults() {
       state.faults.clear();
     },
+    closeWebSockets(code, reason) {
+      return webSockets.closeAll(code, reason);
+    },
     setLatency(ms) {
       state.latencyMs = checkMs('latency', ms);
     },
@@ -248,6 +255,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         tokensIssued: state.tokensIssued,
         requests: { ...state.recorder.counts },
         openConnections: state.openConnections,
+        openWebSockets: state.openWebSockets,
       };
     },
     addApiKey(key) {
@@ -275,6 +283,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
             ex.controller.abort();
           }
           server.closeAllConnections();
+          webSockets.close();
           state.recorder.close();
         });
       }

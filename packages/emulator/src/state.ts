@@ -18,6 +18,8 @@ export interface EmulatorState {
   reply: (prompt: string, model: string) => string;
   tokensIssued: number;
   openConnections: number;
+  /** WebSocket sessions open now. */
+  openWebSockets: number;
 }
 
 /** Validates a millisecond setting (latency, chunk delay). */

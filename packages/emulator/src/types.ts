@@ -86,8 +86,18 @@ export interface EmulatorOptions {
  * - `chat`: `POST /compatible-mode/v1/chat/completions`
  * - `embeddings`: native and OpenAI-compatible embeddings
  * - `models`: `GET /compatible-mode/v1/models`
+ * - `ws-inference`: WebSocket handshakes on `/api-ws/v1/inference` (speech)
+ * - `ws-realtime`: WebSocket handshakes on `/api-ws/v1/realtime` (Qwen-Omni / TTS realtime)
  */
-export type EmulatorRoute = 'tokens' | 'generation' | 'chat' | 'embeddings' | 'models' | '*';
+export type EmulatorRoute =
+  | 'tokens'
+  | 'generation'
+  | 'chat'
+  | 'embeddings'
+  | 'models'
+  | 'ws-inference'
+  | 'ws-realtime'
+  | '*';
 
 /**
  * A failure the emulator answers with instead of the normal answer. Faults fire before
@@ -152,6 +162,20 @@ export interface RecordedRequest {
   closedAt?: number;
   /** HTTP status answered, once the answer has started (absent for `reset`/`hang`). */
   status?: number;
+  /** WebSocket routes: the subprotocol the emulator selected, if any. */
+  protocol?: string;
+  /** WebSocket routes: messages (text and binary) received from the client so far. */
+  messagesReceived?: number;
+  /** WebSocket routes: payload bytes received from the client so far. */
+  bytesReceived?: number;
+  /**
+   * WebSocket routes: the close code of the session once it ended (what the client sent, or
+   * echoed when the emulator closed first; 1005 = no code, 1006 = the connection dropped).
+   * `clientClosedEarly` is `true` when the client ended the session.
+   */
+  closeCode?: number;
+  /** WebSocket routes: the close reason, once the session ended. */
+  closeReason?: string;
 }
 
 /** Counters returned by {@link Emulator.stats}. */
@@ -162,6 +186,8 @@ export interface EmulatorStats {
   requests: Record<string, number>;
   /** TCP connections currently open. */
   openConnections: number;
+  /** WebSocket sessions currently open (`/api-ws/v1/…`). */
+  openWebSockets: number;
 }
 
 /** A running emulator, returned by {@link startEmulator}. */
@@ -180,6 +206,14 @@ export interface Emulator {
   fault(route: EmulatorRoute, fault: EmulatorFault, times?: number): void;
   /** Removes every queued fault. */
   clearFaults(): void;
+  /**
+   * Closes every open WebSocket session from the emulator's side with `code` (1000..1014 or
+   * 3000..4999) and `reason` (at most 123 bytes), as Model Studio ending sessions would.
+   * Returns how many sessions were open.
+   * @param code @default 1000
+   * @param reason @default ''
+   */
+  closeWebSockets(code?: number, reason?: string): number;
   /** Changes the latency added before every answer, in ms. */
   setLatency(ms: number): void;
   /** Changes the delay between streamed chunks, in ms. */

@@ -4,8 +4,10 @@ import {
   type DashScopeHandlerOptions,
   type HandlerGetTokenOptions,
   type TemporaryToken,
+  type UpgradeListener,
 } from '@dashscope-token/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
+import { withUpgradeContext } from './upgrade-context.js';
 
 /** What the middleware puts on `req.dashscope` for the app's own route handlers. */
 export interface DashScopeRequestApi {
@@ -35,6 +37,13 @@ export type DashScopeExpressOptions = DashScopeHandlerOptions<Request>;
 export interface DashScopeMiddleware extends RequestHandler {
   /** The core handler it wraps (shares the token cache and the upstream pool). */
   readonly handler: DashScopeHandler<Request>;
+  /**
+   * The WebSocket upgrade listener (upgrades do not pass through Express):
+   * `server.on('upgrade', mw.upgrade)`. Proxies `{prefix}/api-ws/v1/inference` and
+   * `{prefix}/api-ws/v1/realtime`; leaves upgrades outside `prefix` alone. `authorize` and
+   * `apiKey` get the handshake request with `req.get()` (no other middleware ran on it).
+   */
+  readonly upgrade: UpgradeListener;
   /** Closes the upstream pool and the token cache (if the middleware created it). */
   close(): Promise<void>;
 }
@@ -52,7 +61,7 @@ export interface DashScopeMiddleware extends RequestHandler {
  * app.use('/ai', dashscopeToken());        // routes under /ai/dashscope
  */
 export function dashscopeToken(options: DashScopeExpressOptions = {}): DashScopeMiddleware {
-  const handler = createDashScopeHandler<Request>(options);
+  const handler = createDashScopeHandler<Request>(withUpgradeContext(options));
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     req.dashscope = { getToken: (opts) => handler.getToken(req, opts) };
     // Express strips its mount path from req.url (req.originalUrl keeps it).
@@ -63,7 +72,11 @@ export function dashscopeToken(options: DashScopeExpressOptions = {}): DashScope
       (error: unknown) => next(error),
     );
   };
-  return Object.assign(middleware, { handler, close: () => handler.close() });
+  return Object.assign(middleware, {
+    handler,
+    close: () => handler.close(),
+    upgrade: handler.upgrade,
+  });
 }
 
 export type {
@@ -72,4 +85,6 @@ export type {
   DashScopeHandlerOptions,
   HandlerGetTokenOptions,
   TemporaryToken,
+  UpgradeListener,
+  WebSocketOptions,
 } from '@dashscope-token/core';

@@ -4,8 +4,10 @@ import {
   type DashScopeHandlerOptions,
   type HandlerGetTokenOptions,
   type TemporaryToken,
+  type UpgradeListener,
 } from '@dashscope-token/core';
 import type { Context, Next } from 'koa';
+import { withUpgradeContext } from './upgrade-context.js';
 
 /** What the middleware puts on `ctx.state.dashscope` for the app's own middleware. */
 export interface DashScopeStateApi {
@@ -34,6 +36,14 @@ export interface DashScopeMiddleware {
   (ctx: Context, next: Next): Promise<void>;
   /** The core handler it wraps (shares the token cache and the upstream pool). */
   readonly handler: DashScopeHandler<Context>;
+  /**
+   * The WebSocket upgrade listener (upgrades do not pass through Koa):
+   * `server.on('upgrade', mw.upgrade)`. Proxies `{prefix}/api-ws/v1/inference` and
+   * `{prefix}/api-ws/v1/realtime`; leaves upgrades outside `prefix` alone. `authorize` and
+   * `apiKey` get a minimal context (`req`, `headers`, `get()`, `state: {}`; no other
+   * middleware ran on it).
+   */
+  readonly upgrade: UpgradeListener;
   /** Closes the upstream pool and the token cache (if the middleware created it). */
   close(): Promise<void>;
 }
@@ -51,7 +61,7 @@ export interface DashScopeMiddleware {
  * app.use(dashscopeToken({ authorize: (ctx) => Boolean(ctx.state.user) }));
  */
 export function dashscopeToken(options: DashScopeKoaOptions = {}): DashScopeMiddleware {
-  const handler = createDashScopeHandler<Context>(options);
+  const handler = createDashScopeHandler<Context>(withUpgradeContext(options));
   const middleware = async (ctx: Context, next: Next): Promise<void> => {
     ctx.state.dashscope = { getToken: (opts) => handler.getToken(ctx, opts) };
     // koa-bodyparser / @koa/bodyparser leave what they consumed on ctx.request.body;
@@ -63,7 +73,11 @@ export function dashscopeToken(options: DashScopeKoaOptions = {}): DashScopeMidd
     }
     await next();
   };
-  return Object.assign(middleware, { handler, close: () => handler.close() });
+  return Object.assign(middleware, {
+    handler,
+    close: () => handler.close(),
+    upgrade: handler.upgrade,
+  });
 }
 
 export type {
@@ -72,4 +86,6 @@ export type {
   DashScopeHandlerOptions,
   HandlerGetTokenOptions,
   TemporaryToken,
+  UpgradeListener,
+  WebSocketOptions,
 } from '@dashscope-token/core';

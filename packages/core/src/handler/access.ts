@@ -83,3 +83,29 @@ export async function resolveApiKey<Ctx>(
   if (typeof key !== 'string' || key === '') throw missingApiKey();
   return key;
 }
+
+function checkedKey(key: unknown): string {
+  if (typeof key !== 'string' || key === '') throw missingApiKey();
+  return key;
+}
+
+/**
+ * {@link resolveApiKey} without a promise when none is needed (the hot path of the proxy): the
+ * key itself for a configured key, `DASHSCOPE_API_KEY`, or an `apiKey` function that answers
+ * synchronously; a promise only when the function returns one. Same errors, thrown (or
+ * rejected) the same way.
+ */
+export function resolveApiKeyNow<Ctx>(
+  apiKey: DashScopeHandlerOptions<Ctx>['apiKey'],
+  ctx: Ctx,
+): string | Promise<string> {
+  if (typeof apiKey === 'string' && apiKey !== '') return apiKey;
+  if (typeof apiKey !== 'function') {
+    return checkedKey(apiKey !== undefined ? apiKey : process.env.DASHSCOPE_API_KEY);
+  }
+  const key: unknown = apiKey(ctx);
+  if (key !== null && typeof key === 'object' && typeof (key as PromiseLike<unknown>).then === 'function') {
+    return Promise.resolve(key as PromiseLike<unknown>).then(checkedKey);
+  }
+  return checkedKey(key);
+}

@@ -1,8 +1,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
 import { createTokenProvider } from '../provider.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport.js';
 import type { TemporaryToken, TokenProvider, TokenProviderOptions } from '../types.js';
+import { createWebSocketProxy } from '../ws/proxy.js';
 import { resolveApiKey } from './access.js';
 import { type HandlerConfig, resolveHandlerConfig } from './config.js';
 import {
@@ -11,12 +13,14 @@ import {
   INTERNAL_ERROR,
   sendError,
 } from './error-response.js';
+import { logInternalError, logRefreshError, logRequest } from './logging.js';
 import { handleProxyRoute, type ParsedBody, type ProxyContext } from './proxy-route.js';
 import { matchRoute } from './routes.js';
 import { handleTokenRoute } from './token-route.js';
 import type {
   DashScopeHandler,
   DashScopeHandlerOptions,
+  DashScopeHandlerStats,
   HandleOptions,
   HandlerGetTokenOptions,
 } from './types.js';
@@ -32,6 +36,13 @@ const WEBSOCKET_NOT_AVAILABLE: ErrorAnswer = Object.freeze({
   code: 'UpgradeRequired',
   message: 'This route only takes WebSocket upgrades.',
   headers: { upgrade: 'websocket', connection: 'Upgrade' },
+});
+
+const HTTP_09_REFUSED: ErrorAnswer = Object.freeze({
+  status: 400,
+  code: 'InvalidPath',
+  message: 'Request target refused: HTTP/0.9 request line (no HTTP version).',
+  headers: { connection: 'close' },
 });
 
 const CROSS_ORIGIN_REFUSED: ErrorAnswer = Object.freeze({
@@ -65,7 +76,14 @@ function providerOptions<Ctx>(
   if (options.negativeCacheSeconds !== undefined) {
     out.negativeCacheSeconds = options.negativeCacheSeconds;
   }
-  if (options.onRefreshError !== undefined) out.onRefreshError = options.onRefreshError;
+  const logger = options.logger;
+  const onRefreshError = options.onRefreshError;
+  if (logger !== undefined) {
+    out.onRefreshError = (error) => {
+      logRefreshError(logger, error);
+      onRefreshError?.(error);
+    };
+  } else if (onRefreshError !== undefined) out.onRefreshError = onRefreshError;
   return out;
 }
 
@@ -122,6 +140,12 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
       bodyTimeout: config.bodyTimeoutMs,
     });
   const proxy: ProxyContext<Ctx> = { config, provider, dispatcher };
+  const webSockets = createWebSocketProxy(
+    options.websocket,
+    config,
+    provider,
+    ownsProvider ? config.expireInSeconds : undefined,
+  );
   const cors = config.cors;
 
   async function route(
@@ -134,6 +158,13 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     if (match.kind === 'outside') return false;
     const ctx = (handleOptions?.context !== undefined ? handleOptions.context : req) as Ctx;
     const dialect: ErrorDialect = 'dialect' in match ? match.dialect : 'dashscope';
+    if (req.httpVersionMajor === 0) {
+      // Node parses a request line without a version (`GET /path\n`, or a raw LF inside the
+      // target) as HTTP/0.9 and still reads headers after it: a request another server in
+      // the path may split differently. Nothing legitimate speaks HTTP/0.9.
+      sendError(res, dialect, HTTP_09_REFUSED);
+      return true;
+    }
 
     if (cors !== undefined || req.method === 'OPTIONS') {
       const origin = req.headers.origin;
@@ -198,17 +229,30 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     }
   }
 
+  const logger = options.logger;
+  let activeRequests = 0;
+
   async function handle(
     req: IncomingMessage,
     res: ServerResponse,
     handleOptions?: HandleOptions<Ctx>,
   ): Promise<boolean> {
+    const started = logger === undefined ? 0 : performance.now();
+    let handled = true;
+    activeRequests++;
     try {
-      return await route(req, res, handleOptions);
+      handled = await route(req, res, handleOptions);
+      return handled;
     } catch {
       // A bug, not a request error: answer 500 without details rather than hang.
+      if (logger !== undefined) logInternalError(logger, req, handleOptions?.url ?? req.url ?? '/');
       sendError(res, 'dashscope', INTERNAL_ERROR);
       return true;
+    } finally {
+      activeRequests--;
+      if (handled && logger !== undefined) {
+        logRequest(logger, req, res, handleOptions?.url ?? req.url ?? '/', started);
+      }
     }
   }
 
@@ -234,6 +278,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
   async function close(): Promise<void> {
     closing ??= (async () => {
       const tasks: Promise<unknown>[] = [];
+      tasks.push(webSockets.close());
       if (ownsDispatcher) tasks.push(dispatcher.close());
       if (ownsProvider) {
         tasks.push(provider.close());
@@ -246,12 +291,44 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     return closing;
   }
 
+  function stats(): DashScopeHandlerStats {
+    let upstream: DashScopeHandlerStats['upstream'];
+    if (ownsDispatcher) {
+      const pool = (dispatcher as Pool).stats;
+      upstream = {
+        connected: pool.connected,
+        free: pool.free,
+        pending: pool.pending,
+        queued: pool.queued,
+        running: pool.running,
+        size: pool.size,
+      };
+    }
+    return {
+      activeRequests,
+      upstream,
+      proxyTokens: provider.stats(),
+      routeTokens:
+        tokenProvider !== undefined && tokenProvider !== provider
+          ? tokenProvider.stats()
+          : undefined,
+    };
+  }
+
   Object.defineProperties(handler, {
     handle: { value: handle, enumerable: true },
+    stats: { value: stats, enumerable: true },
     getToken: { value: getToken, enumerable: true },
     close: { value: close, enumerable: true },
     provider: { value: provider, enumerable: true },
     prefix: { value: config.prefix, enumerable: true },
+    upgrade: {
+      value: (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+        webSockets.handleUpgrade(req, socket, head),
+      enumerable: true,
+    },
+    handleUpgrade: { value: webSockets.handleUpgrade, enumerable: true },
+    websocketStats: { value: webSockets.stats, enumerable: true },
   });
   return handler;
 }

@@ -7,14 +7,15 @@ import {
   limitedBodyStream,
   parseJson,
   readBody,
+  readDeclaredBody,
   serialiseParsedBody,
 } from '../proxy/body.js';
 import { isClientGone } from '../proxy/client-gone.js';
 import { type ForwardOutcome, forward, relayHeld } from '../proxy/forward.js';
 import { readClientHeaders } from '../proxy/headers.js';
 import { isReplayable, tokenAfterUnauthorized } from '../proxy/replay.js';
-import type { TokenProvider } from '../types.js';
-import { checkAccess, hookErrorAnswer, resolveApiKey } from './access.js';
+import type { GetTokenOptions, TokenProvider } from '../types.js';
+import { checkAccess, hookErrorAnswer, resolveApiKeyNow } from './access.js';
 import type { HandlerConfig } from './config.js';
 import {
   type ErrorAnswer,
@@ -36,11 +37,62 @@ export const PROXY_METHODS: ReadonlySet<string> = new Set([
 ]);
 const PROXY_ALLOW = 'GET, HEAD, POST, PUT, PATCH, DELETE, OPTIONS';
 
+/** A request's `Transfer-Encoding` whose final coding is `chunked` (the only framing a request may use). */
+const CHUNKED_LAST = /(?:^|,)[ \t]*chunked[ \t]*$/i;
+
+const INVALID_TRANSFER_ENCODING: ErrorAnswer = Object.freeze({
+  status: 400,
+  code: 'InvalidParameter',
+  message: 'Invalid Transfer-Encoding: chunked must be the final coding of a request body.',
+  headers: { connection: 'close' },
+});
+
 /** Everything the proxy needs besides the request. */
 export interface ProxyContext<Ctx> {
   config: HandlerConfig<Ctx>;
   provider: TokenProvider;
   dispatcher: Dispatcher;
+  /** Per-handler memo of the hot path (see {@link tokenCall}, {@link bearer}). */
+  memo?: ProxyMemo;
+}
+
+/** What the hot path would otherwise allocate per request, for the last key seen. */
+interface ProxyMemo {
+  apiKey: string;
+  /** `getToken` options for plain and streaming requests with `apiKey`. */
+  plain: GetTokenOptions;
+  streaming: GetTokenOptions;
+  token: string;
+  /** `Bearer ${token}`. */
+  authorization: string;
+}
+
+/** The `getToken` options for `apiKey`, reused while the key stays the same (single tenant). */
+function tokenCall<Ctx>(proxy: ProxyContext<Ctx>, apiKey: string, streaming: boolean): GetTokenOptions {
+  let memo = proxy.memo;
+  if (memo === undefined || memo.apiKey !== apiKey) {
+    const { minValiditySeconds, streamingMinValiditySeconds } = proxy.config;
+    memo = {
+      apiKey,
+      plain: Object.freeze({ apiKey, minValiditySeconds }),
+      streaming: Object.freeze({ apiKey, minValiditySeconds: streamingMinValiditySeconds }),
+      token: '',
+      authorization: '',
+    };
+    proxy.memo = memo;
+  }
+  return streaming ? memo.streaming : memo.plain;
+}
+
+/** `Bearer ${token}`, built once per token rather than once per request. */
+function bearer<Ctx>(proxy: ProxyContext<Ctx>, token: string): string {
+  const memo = proxy.memo;
+  if (memo === undefined) return `Bearer ${token}`;
+  if (memo.token !== token) {
+    memo.token = token;
+    memo.authorization = `Bearer ${token}`;
+  }
+  return memo.authorization;
 }
 
 /** A parsed body handed over by an adapter (`undefined` = none). */
@@ -163,14 +215,18 @@ export async function handleProxyRoute<Ctx>(
     });
     return;
   }
-  const refused = await checkAccess(config.authorize, ctx);
-  if (refused !== undefined) {
-    sendError(res, dialect, refused);
-    return;
+  if (config.authorize !== undefined) {
+    const refused = await checkAccess(config.authorize, ctx);
+    if (refused !== undefined) {
+      sendError(res, dialect, refused);
+      return;
+    }
   }
   let apiKey: string;
   try {
-    apiKey = await resolveApiKey(config.apiKey, ctx);
+    // A configured key (or DASHSCOPE_API_KEY) needs no await; only an `apiKey` function might.
+    const key = resolveApiKeyNow(config.apiKey, ctx);
+    apiKey = typeof key === 'string' ? key : await key;
   } catch (error) {
     sendError(res, dialect, hookErrorAnswer(error));
     return;
@@ -188,6 +244,12 @@ export async function handleProxyRoute<Ctx>(
   }
   if (declared !== undefined && declared > config.maxBodyBytes) {
     sendError(res, dialect, payloadTooLargeAnswer(config.maxBodyBytes));
+    return;
+  }
+  if (client.chunked && !CHUNKED_LAST.test(String(req.headers['transfer-encoding']))) {
+    // Node hands such a request over before its parser fails on the body: refuse it before
+    // anything is minted or sent (RFC 9112 §6.3: 400, then close).
+    sendError(res, dialect, INVALID_TRANSFER_ENCODING);
     return;
   }
   let headers = client.headers;
@@ -225,7 +287,9 @@ export async function handleProxyRoute<Ctx>(
       (declared !== undefined && declared <= config.replayBufferBytes)
     ) {
       try {
-        body = await readBody(req, config.maxBodyBytes);
+        body = await (declared !== undefined && !client.chunked
+          ? readDeclaredBody(req, declared, config.maxBodyBytes)
+          : readBody(req, config.maxBodyBytes));
       } catch (error) {
         if (!isClientGone(error)) {
           sendError(
@@ -277,7 +341,7 @@ export async function handleProxyRoute<Ctx>(
     : config.minValiditySeconds;
   let token: string;
   try {
-    token = (await provider.getToken({ apiKey, minValiditySeconds })).token;
+    token = (await provider.getToken(tokenCall(proxy, apiKey, streaming))).token;
   } catch (error) {
     sendError(res, dialect, tokenErrorAnswer(error, [apiKey]));
     return;
@@ -293,7 +357,7 @@ export async function handleProxyRoute<Ctx>(
   if (streaming) headers.push('accept-encoding', 'identity');
   else if (client.acceptEncoding !== undefined)
     headers.push('accept-encoding', client.acceptEncoding);
-  headers.push('authorization', `Bearer ${token}`);
+  headers.push('authorization', bearer(proxy, token));
 
   const request = {
     origin: config.origin,

@@ -48,12 +48,15 @@ const TOKEN_ENDPOINT = '/api/v1/tokens';
  * keys with the injected key: keys of up to 30 minutes, outside `authorize` and `tokenRoute`.
  */
 function isTokenEndpoint(rest: string): boolean {
-  if (rest.length < TOKEN_ENDPOINT.length) return false;
-  const head = rest.slice(0, TOKEN_ENDPOINT.length).toLowerCase();
-  return (
-    head === TOKEN_ENDPOINT &&
-    (rest.length === TOKEN_ENDPOINT.length || rest.charCodeAt(TOKEN_ENDPOINT.length) === 0x2f)
-  );
+  const n = TOKEN_ENDPOINT.length;
+  if (rest.length < n) return false;
+  // ASCII case-insensitive comparison without allocating a lower-cased copy (hot path).
+  for (let i = 0; i < n; i++) {
+    let c = rest.charCodeAt(i);
+    if (c >= 0x41 && c <= 0x5a) c |= 0x20;
+    if (c !== TOKEN_ENDPOINT.charCodeAt(i)) return false;
+  }
+  return rest.length === n || rest.charCodeAt(n) === 0x2f;
 }
 
 function dialectOf(rest: string): ErrorDialect {

@@ -1,11 +1,20 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
 import type {
   EndpointOptions,
   TemporaryToken,
   TokenProvider,
   TokenProviderOptions,
+  TokenProviderStats,
   TransportOptions,
 } from '../types.js';
+import type {
+  HandleUpgradeOptions,
+  UpgradeListener,
+  WebSocketOptions,
+  WebSocketStats,
+} from '../ws/types.js';
+import type { DashScopeLogger } from './logging.js';
 
 /**
  * What `authorize` may return: `true`/`undefined` = allowed; `false` = 403; or an explicit
@@ -120,7 +129,8 @@ export interface DashScopeHandlerOptions<Ctx = IncomingMessage>
    */
   prefix?: string;
   /**
-   * Guards the token route and the proxy (and later WebSocket upgrades). `true`/`undefined`
+   * Guards the token route, the proxy and WebSocket upgrades (where it gets the context of
+   * `websocket.context`, by default the handshake's IncomingMessage). `true`/`undefined`
    * allows; `false` answers 403; `{status: 401}` answers 401. A throw answers 500 without the
    * thrown message.
    * @default undefined (everyone allowed)
@@ -151,6 +161,45 @@ export interface DashScopeHandlerOptions<Ctx = IncomingMessage>
   allowModels?: readonly string[];
   /** Share an existing provider instead of creating one. @default a new provider */
   provider?: TokenProvider;
+  /**
+   * The WebSocket proxy (`{prefix}/api-ws/v1/inference`, `{prefix}/api-ws/v1/realtime`, wired
+   * with `server.on('upgrade', handler.upgrade)`), or `false` to leave every upgrade alone.
+   * @default {}
+   */
+  websocket?: false | WebSocketOptions<Ctx>;
+  /**
+   * Where to log: one `info` line per request the handler answers (method, path without query,
+   * status, duration, request id), `warn` for failed background key refreshes, `error` for
+   * unexpected handler failures. Never header values (`Authorization`, `Cookie`), query
+   * strings, bodies or keys. `console` works.
+   * @default undefined (no logging)
+   */
+  logger?: DashScopeLogger;
+}
+
+/** What {@link DashScopeHandler.stats} reports. */
+export interface DashScopeHandlerStats {
+  /** Requests the handler is answering right now (started, answer not yet ended). */
+  activeRequests: number;
+  /**
+   * The upstream connection pool the handler created: open sockets (`connected`, of which
+   * `free` are idle), requests `running` on them and `pending`/`queued` for one, `size` =
+   * running + pending + queued. `undefined` when a `dispatcher` was injected.
+   */
+  upstream:
+    | {
+        connected: number;
+        free: number;
+        pending: number;
+        queued: number;
+        running: number;
+        size: number;
+      }
+    | undefined;
+  /** The proxy's token cache. */
+  proxyTokens: TokenProviderStats;
+  /** The token route's cache; `undefined` when the route is disabled or `provider` is shared. */
+  routeTokens: TokenProviderStats | undefined;
 }
 
 /** Per-request options of {@link DashScopeHandler.handle}. */
@@ -201,6 +250,33 @@ export interface DashScopeHandler<Ctx = IncomingMessage> {
   readonly provider: TokenProvider;
   /** The normalised prefix, e.g. `/dashscope`. */
   readonly prefix: string;
-  /** Closes the upstream pool and the provider (if the handler created it). */
+  /**
+   * Closes the upstream pool and the provider (if the handler created it); WebSocket sessions
+   * are closed with 1001 (cut after 2 s) and handshakes in progress answered 503.
+   */
   close(): Promise<void>;
+  /**
+   * The `upgrade` listener: `server.on('upgrade', handler.upgrade)` (bound; no `.bind` needed).
+   * Takes upgrades under `prefix` (proxying `{prefix}/api-ws/v1/inference` and
+   * `{prefix}/api-ws/v1/realtime`, refusing the rest with an HTTP error) and returns `true`;
+   * leaves any other upgrade alone for other listeners and returns `false`.
+   */
+  readonly upgrade: UpgradeListener;
+  /**
+   * {@link DashScopeHandler.upgrade} with a context and a mount-relative `url` (adapters, mounted
+   * handlers). Returns whether it took the socket.
+   */
+  handleUpgrade(
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+    options?: HandleUpgradeOptions<Ctx>,
+  ): boolean;
+  /** Counters of the WebSocket proxy. */
+  websocketStats(): WebSocketStats;
+  /**
+   * Live counters: requests in progress, the upstream pool's sockets and requests, and the
+   * token caches. All zero but the caches' once the handler is idle and closed.
+   */
+  stats(): DashScopeHandlerStats;
 }

@@ -47,7 +47,8 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   private controller: Dispatcher.DispatchController | undefined;
   private started = false;
   private holding = false;
-  private held: Buffer[] = [];
+  /** Allocated only when a 401 is held back. */
+  private held: Buffer[] | undefined;
   private heldSize = 0;
   private heldHeaders: IncomingHttpHeaders | undefined;
   private waitingForDrain = false;
@@ -72,21 +73,19 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   };
 
   /** Aborts the upstream request now, or as soon as undici starts it. */
-  readonly abort = (reason: Error): void => {
+  abort(reason: Error): void {
     if (this.controller === undefined) this.pendingAbort ??= reason;
     else if (!this.controller.aborted) this.controller.abort(reason);
-  };
+  }
 
-  private readonly onDrain = (): void => {
-    this.waitingForDrain = false;
-    this.controller?.resume();
-  };
+  /** Created on the first backpressure only (most answers never need it). */
+  private onDrain: (() => void) | undefined;
 
   private settle(outcome: ForwardOutcome): void {
     if (this.settled) return;
     this.settled = true;
     this.res.off('close', this.onClientClose);
-    if (this.waitingForDrain) this.res.off('drain', this.onDrain);
+    if (this.waitingForDrain && this.onDrain !== undefined) this.res.off('drain', this.onDrain);
     this.done(outcome);
   }
 
@@ -137,16 +136,20 @@ class RelayHandler implements Dispatcher.DispatchHandler {
         // Too big to be a plain auth error: relay it after all.
         this.holding = false;
         this.startRelay(401, this.heldHeaders ?? {});
-        for (const held of this.held) this.res.write(held);
-        this.held = [];
+        for (const held of this.held ?? []) this.res.write(held);
+        this.held = undefined;
       } else {
-        this.held.push(chunk);
+        (this.held ??= []).push(chunk);
         return;
       }
     }
     if (!this.res.write(chunk) && !this.waitingForDrain) {
       this.waitingForDrain = true;
       controller.pause();
+      this.onDrain ??= () => {
+        this.waitingForDrain = false;
+        this.controller?.resume();
+      };
       this.res.once('drain', this.onDrain);
     }
     if (this.flushEachChunk) this.res.flush!();
@@ -158,7 +161,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
       this.settle({
         kind: 'unauthorized',
         headers: this.heldHeaders ?? {},
-        body: Buffer.concat(this.held, this.heldSize),
+        body: Buffer.concat(this.held ?? [], this.heldSize),
       });
       return;
     }
@@ -220,7 +223,7 @@ export function forward(
         handler.onResponseError(undefined as never, body.errored ?? new ClientGoneError());
         return;
       }
-      body.on('error', handler.abort);
+      body.on('error', (error: Error) => handler.abort(error));
     }
     try {
       dispatcher.dispatch(

@@ -94,8 +94,14 @@ function parseContentLength(value: string): number {
   return Number(value);
 }
 
+const NONE: string[] = [];
+
 /** Names listed in a `connection` header that are not connection options. */
 function connectionListed(value: string): string[] {
+  // The usual values list no header: answer without splitting (hot path, every request).
+  if (value === 'keep-alive' || value === 'close' || value === 'Keep-Alive' || value === 'Close') {
+    return NONE;
+  }
   const names: string[] = [];
   for (const token of value.split(',')) {
     const name = token.trim().toLowerCase();

@@ -28,7 +28,6 @@ export function unsafePathReason(path: string): string | undefined {
   const length = path.length;
   if (length === 0 || path.charCodeAt(0) !== 0x2f) return 'path must start with /';
   let segmentStart = 1;
-  let encodedHigh = false;
   for (let i = 1; i <= length; i++) {
     const c = i === length ? 0x2f : path.charCodeAt(i);
     if (c === 0x2f /* / */) {
@@ -52,7 +51,10 @@ export function unsafePathReason(path: string): string | undefined {
       if (byte === 0x2e || byte === 0x2f || byte === 0x5c || byte === 0x25 || byte === 0x3b) {
         return 'encoded dot, slash, backslash, semicolon or percent sign in path';
       }
-      if (byte >= 0x80) encodedHigh = true;
+      // Model Studio paths are ASCII. Encoded non-ASCII (even valid UTF-8, such as the
+      // full-width dot %ef%bc%8e that NFKC-normalising servers read as `.`) is refused, and so
+      // is invalid UTF-8 (overlong %c0%ae).
+      if (byte >= 0x80) return 'encoded non-ASCII character in path';
       i += 2;
       continue;
     }
@@ -60,13 +62,6 @@ export function unsafePathReason(path: string): string | undefined {
     if (c === 0x5c /* \ */) return 'backslash in path';
     if (c === 0x3b /* ; */) return 'semicolon in path';
     if (c === 0x23 /* # */) return 'fragment in request target';
-  }
-  if (encodedHigh) {
-    try {
-      decodeURIComponent(path);
-    } catch {
-      return 'malformed percent-encoding in path';
-    }
   }
   return undefined;
 }

@@ -16,6 +16,7 @@ import {
   type DashScopeHandler,
   type DashScopeHandlerOptions,
 } from '../../src/index.js';
+import { closeAndCheckQuiescent } from '../reliability/quiescence.js';
 
 /** The permanent key the tests configure; it must never appear in any response. */
 export const PERMANENT_KEY = 'sk-proxytest0permanent0key0000000001';
@@ -211,8 +212,11 @@ export async function startHarness(options: HarnessOptions = {}): Promise<Harnes
     async close() {
       server.closeAllConnections();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await handler.close();
+      // Once the clients are gone, everything must unwind: no request left in the handler, in
+      // the upstream pool or at Model Studio, and no pool socket after close.
+      const problems = await closeAndCheckQuiescent({ emulator, handler });
       await emulator.close();
+      if (problems.length > 0) throw new Error(`Left open after the test: ${problems.join('; ')}`);
     },
   };
 }

@@ -27,6 +27,7 @@ function stats(ex: Exchange) {
     tokensIssued: s.tokensIssued,
     requests: { ...s.recorder.counts },
     openConnections: s.openConnections,
+    openWebSockets: s.openWebSockets,
   };
 }
 

@@ -1,0 +1,197 @@
+/**
+ * One contender in its own process: `node contender.mjs <name> <upstreamUrl>`. Listens on
+ * 127.0.0.1 (a free port) and reports `{ready, url, path}` to the orchestrator; answers `mem`
+ * (RSS after a GC, when started with `--expose-gc`) and `tokenStats` (mints seen by the
+ * dashscope-token contenders' cache).
+ *
+ * Every proxy forwards `POST {PREFIX}/compatible-mode/v1/chat/completions` to the upstream's
+ * `/compatible-mode/v1/chat/completions` with an `Authorization` header injected:
+ * HPM and Fastify inject a fixed `Bearer st-…` (what people write today), ours gets its key from
+ * the upstream's token endpoint (minted once, then cached).
+ */
+import http from 'node:http';
+import { serveParent } from './ipc.mjs';
+import { BENCH_API_KEY, FIXED_AUTHORIZATION, PREFIX, PROXY_PATH, UPSTREAM_PATH } from './workload.mjs';
+
+const [fullName, upstream] = process.argv.slice(2);
+// `node-ours:<file>` runs node-ours against another build of the core (e.g. a saved copy of
+// packages/core/dist/index.js), for A/B comparisons of an optimisation.
+const [name, coreEntry] = fullName.split(/:(.*)/s);
+const coreModule = coreEntry ? new URL(coreEntry, `file://${process.cwd()}/`).href : '@dashscope-token/core';
+
+/** Contender builders: each returns `{server, tokenStats?}` (a `node:http` server, not listening). */
+const builders = {
+  /** Express + http-proxy-middleware, key injected in `on.proxyReq`. */
+  async 'express-hpm'() {
+    const { default: express } = await import('express');
+    const { createProxyMiddleware } = await import('http-proxy-middleware');
+    const app = express();
+    app.disable('x-powered-by');
+    app.use(
+      PREFIX,
+      createProxyMiddleware({
+        target: upstream,
+        changeOrigin: true,
+        on: {
+          proxyReq(proxyReq) {
+            proxyReq.setHeader('authorization', FIXED_AUTHORIZATION);
+          },
+        },
+      }),
+    );
+    return { server: http.createServer(app) };
+  },
+
+  /** Fastify + @fastify/http-proxy, key injected with `rewriteRequestHeaders`. */
+  async 'fastify-proxy'() {
+    const { default: Fastify } = await import('fastify');
+    const { default: proxy } = await import('@fastify/http-proxy');
+    let server;
+    const app = Fastify({
+      logger: false,
+      serverFactory(handler) {
+        server = http.createServer(handler);
+        return server;
+      },
+    });
+    await app.register(proxy, {
+      upstream,
+      prefix: PREFIX,
+      replyOptions: {
+        rewriteRequestHeaders: (_req, headers) => ({
+          ...headers,
+          authorization: FIXED_AUTHORIZATION,
+        }),
+      },
+    });
+    await app.ready();
+    return { server };
+  },
+
+  /** Express + @dashscope-token/express. */
+  async 'express-ours'() {
+    const { default: express } = await import('express');
+    const { dashscopeToken } = await import('@dashscope-token/express');
+    const app = express();
+    app.disable('x-powered-by');
+    const middleware = dashscopeToken({ apiKey: BENCH_API_KEY, baseUrl: upstream });
+    app.use(middleware);
+    return {
+      server: http.createServer(app),
+      tokenStats: () => middleware.handler.provider.stats(),
+    };
+  },
+
+  /** Koa + @dashscope-token/koa. */
+  async 'koa-ours'() {
+    const { default: Koa } = await import('koa');
+    const { dashscopeToken } = await import('@dashscope-token/koa');
+    const app = new Koa();
+    const middleware = dashscopeToken({ apiKey: BENCH_API_KEY, baseUrl: upstream });
+    app.use(middleware);
+    return {
+      server: http.createServer(app.callback()),
+      tokenStats: () => middleware.handler.provider.stats(),
+    };
+  },
+
+  /** node:http + createDashScopeHandler. */
+  async 'node-ours'() {
+    const { createDashScopeHandler } = await import(coreModule);
+    const handler = createDashScopeHandler({ apiKey: BENCH_API_KEY, baseUrl: upstream });
+    return { server: http.createServer(handler), tokenStats: () => handler.provider.stats() };
+  },
+
+  // ---- References (not in the default set; `--only` selects them) ----
+
+  /** Express 5 answering a fixed body: the ceiling for anything inside Express. */
+  async 'express-hello'() {
+    const { default: express } = await import('express');
+    const app = express();
+    app.disable('x-powered-by');
+    const body = Buffer.from('{"ok":true}');
+    app.post(PROXY_PATH, (req, res) => {
+      req.resume();
+      req.on('end', () => {
+        res.set('content-type', 'application/json');
+        res.end(body);
+      });
+    });
+    return { server: http.createServer(app) };
+  },
+
+  /**
+   * A bare undici `Pool` proxy on node:http (`dispatch` straight into `res`, fixed key, no
+   * checks at all): what the transport alone costs.
+   */
+  async 'node-undici'() {
+    const { Pool } = await import('undici');
+    const pool = new Pool(upstream, { connections: 128 });
+    const server = http.createServer((req, res) => {
+      if (!req.url.startsWith(PREFIX)) {
+        res.statusCode = 404;
+        res.end();
+        return;
+      }
+      const headers = [];
+      const raw = req.rawHeaders;
+      for (let i = 0; i < raw.length; i += 2) {
+        const lower = raw[i].toLowerCase();
+        if (lower !== 'host' && lower !== 'connection' && lower !== 'authorization') {
+          headers.push(raw[i], raw[i + 1]);
+        }
+      }
+      headers.push('authorization', FIXED_AUTHORIZATION);
+      pool.dispatch(
+        { path: req.url.slice(PREFIX.length), method: req.method, headers, body: req },
+        {
+          onRequestStart() {},
+          onResponseStart(_c, status, resHeaders) {
+            const flat = [];
+            for (const key in resHeaders) {
+              if (key !== 'connection' && key !== 'keep-alive' && key !== 'transfer-encoding') {
+                flat.push(key, resHeaders[key]);
+              }
+            }
+            res.writeHead(status, flat);
+          },
+          onResponseData(_c, chunk) {
+            res.write(chunk);
+          },
+          onResponseEnd() {
+            res.end();
+          },
+          onResponseError() {
+            res.destroy();
+          },
+        },
+      );
+    });
+    return { server };
+  },
+};
+
+const build = builders[name];
+if (build === undefined) {
+  console.error(`unknown contender ${name}; known: ${Object.keys(builders).join(', ')}`);
+  process.exit(2);
+}
+const { server, tokenStats } = await build();
+server.keepAliveTimeout = 60_000;
+await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
+const { port } = server.address();
+
+serveParent(
+  {
+    mem() {
+      if (typeof globalThis.gc === 'function') {
+        globalThis.gc();
+        globalThis.gc();
+      }
+      const { rss, heapUsed } = process.memoryUsage();
+      return { rss, heapUsed };
+    },
+    tokenStats: () => (tokenStats === undefined ? null : tokenStats()),
+  },
+  { url: `http://127.0.0.1:${port}`, path: PROXY_PATH, upstreamPath: UPSTREAM_PATH },
+);

@@ -1,0 +1,68 @@
+/**
+ * Smoke test of the bench harness itself (not a benchmark: no speed is asserted). Runs one tiny
+ * round with two contenders and checks that a results table comes out with positive req/s.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const run = promisify(execFile);
+const benchDir = path.dirname(path.dirname(fileURLToPath(import.meta.url)));
+
+describe('pnpm bench', () => {
+  let dir;
+  let stdout;
+  let markdown;
+  let results;
+
+  beforeAll(async () => {
+    dir = await mkdtemp(path.join(tmpdir(), 'bench-smoke-'));
+    ({ stdout } = await run(
+      process.execPath,
+      [
+        'src/run.mjs',
+        '--quick',
+        '--rounds',
+        '1',
+        '--duration',
+        '0.5',
+        '--only',
+        'direct,node-ours',
+        '--phases',
+        'throughput',
+        '--out',
+        path.join(dir, 'RESULTS.md'),
+        '--json',
+        path.join(dir, 'results.json'),
+      ],
+      { cwd: benchDir, timeout: 100_000 },
+    ));
+    markdown = await readFile(path.join(dir, 'RESULTS.md'), 'utf8');
+    results = JSON.parse(await readFile(path.join(dir, 'results.json'), 'utf8'));
+  });
+
+  afterAll(async () => {
+    if (dir) await rm(dir, { recursive: true, force: true });
+  });
+
+  it('prints and writes a results table with both contenders', () => {
+    expect(stdout).toBe(markdown);
+    expect(markdown).toContain('| contender | req/s |');
+    expect(markdown).toContain('| direct (no proxy) |');
+    expect(markdown).toContain('| node:http + createDashScopeHandler |');
+    expect(markdown).toContain(`Node: ${process.version}`);
+  });
+
+  it('measures positive req/s, without errors, for each contender', () => {
+    for (const name of ['direct', 'node-ours']) {
+      const [run] = results.throughput[name];
+      expect(run.rps).toBeGreaterThan(0);
+      expect(run.ok).toBeGreaterThan(0);
+      expect(run.non2xx + run.errors).toBe(0);
+    }
+  });
+});

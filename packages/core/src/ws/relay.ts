@@ -1,0 +1,210 @@
+/**
+ * The relay between the client's WebSocket and Model Studio's: messages both ways in order
+ * (text stays text, binary stays binary), backpressure, close codes and reasons passed through,
+ * pings to both sides, and the session time limit.
+ */
+import type { RawData, WebSocket } from 'ws';
+import {
+  isSendableCloseCode,
+  WS_CLOSE_GOING_AWAY,
+  WS_CLOSE_MESSAGE_TOO_BIG,
+  WS_CLOSE_SESSION_LIMIT,
+  WS_CLOSE_UPSTREAM_LOST,
+} from './close-codes.js';
+
+export interface RelayOptions {
+  /** Pause reading one side once this many bytes wait to be written to the other. */
+  maxBufferedBytes: number;
+  /** 0 = no pings. */
+  pingIntervalMs: number;
+  /** 0 = no limit. */
+  maxSessionSeconds: number;
+  /** Called once, when both sides are closed. */
+  onEnd: () => void;
+}
+
+/** A running relay. */
+export interface Relay {
+  /** Closes both sides with `code` (the proxy is going away); resolves when both are closed. */
+  shutdown(code?: number, reason?: string): Promise<void>;
+  /** Cuts both connections now. */
+  terminate(): void;
+  /** Bytes queued in memory for writing, both ways. */
+  buffered(): number;
+}
+
+/** Close code sent to the other side for a protocol error `ws` reported on one side. */
+function codeForError(error: Error & { code?: unknown }): number | undefined {
+  switch (error.code) {
+    case 'WS_ERR_UNSUPPORTED_MESSAGE_LENGTH':
+      return WS_CLOSE_MESSAGE_TOO_BIG;
+    case 'WS_ERR_INVALID_UTF8':
+      return 1007;
+    case undefined:
+      return undefined;
+    default:
+      return typeof error.code === 'string' && error.code.startsWith('WS_ERR_') ? 1002 : undefined;
+  }
+}
+
+function closeWith(ws: WebSocket, code: number | undefined, reason: string | Buffer): void {
+  if (ws.readyState === ws.CLOSED || ws.readyState === ws.CLOSING) return;
+  if (code === undefined) ws.close();
+  else ws.close(code, Buffer.byteLength(reason) <= 123 ? reason : '');
+}
+
+/** One direction: `from`'s messages sent to `to`, pausing `from` while `to` is backed up. */
+class Pipe {
+  paused = false;
+  /** Whether `from` answered the last ping (or sent anything since). */
+  alive = true;
+
+  constructor(
+    readonly from: WebSocket,
+    readonly to: WebSocket,
+    readonly highWater: number,
+  ) {
+    const lowWater = Math.floor(highWater / 4);
+    const onSent = () => {
+      if (this.paused && to.bufferedAmount <= lowWater) {
+        this.paused = false;
+        from.resume();
+      }
+    };
+    from.on('message', (data: RawData, isBinary: boolean) => {
+      this.alive = true;
+      if (to.readyState !== to.OPEN) return;
+      to.send(data as Buffer, { binary: isBinary }, onSent);
+      if (!this.paused && to.bufferedAmount > highWater) {
+        this.paused = true;
+        from.pause();
+      }
+    });
+    from.on('pong', () => {
+      this.alive = true;
+    });
+  }
+}
+
+/**
+ * Relays between `client` and `upstream` (both open) until one side closes; then closes the
+ * other with the same code and reason (1005 → no code; a side that vanished, 1006, → 1001 to
+ * Model Studio or {@link WS_CLOSE_UPSTREAM_LOST} to the client).
+ */
+export function relay(client: WebSocket, upstream: WebSocket, options: RelayOptions): Relay {
+  const up = new Pipe(client, upstream, options.maxBufferedBytes);
+  const down = new Pipe(upstream, client, options.maxBufferedBytes);
+  let clientClosed = false;
+  let upstreamClosed = false;
+  /** Set once the proxy decided how to close both sides; later close events are not relayed. */
+  let ending = false;
+  let clientErrorCode: number | undefined;
+  let upstreamErrorCode: number | undefined;
+  let pingTimer: NodeJS.Timeout | undefined;
+  let limitTimer: NodeJS.Timeout | undefined;
+  let ended: (() => void) | undefined;
+  const endedPromise = new Promise<void>((resolve) => {
+    ended = resolve;
+  });
+
+  const finish = () => {
+    if (!clientClosed || !upstreamClosed) return;
+    clearInterval(pingTimer);
+    clearTimeout(limitTimer);
+    ended?.();
+    options.onEnd();
+  };
+
+  client.on('error', (error) => {
+    clientErrorCode ??= codeForError(error);
+  });
+  upstream.on('error', (error) => {
+    upstreamErrorCode ??= codeForError(error);
+  });
+
+  client.on('close', (code, reason) => {
+    clientClosed = true;
+    if (!ending) {
+      ending = true;
+      const forwarded = isSendableCloseCode(code)
+        ? code
+        : code === 1005
+          ? undefined
+          : (clientErrorCode ?? WS_CLOSE_GOING_AWAY);
+      closeWith(upstream, forwarded, reason);
+    }
+    // The client is gone: nothing waits for Model Studio's close frame any more.
+    if (upstream.readyState !== upstream.CLOSED && upstreamClosed === false) {
+      upstream.resume();
+    }
+    finish();
+  });
+  upstream.on('close', (code, reason) => {
+    upstreamClosed = true;
+    if (!ending) {
+      ending = true;
+      const forwarded = isSendableCloseCode(code)
+        ? code
+        : code === 1005
+          ? undefined
+          : (upstreamErrorCode ?? WS_CLOSE_UPSTREAM_LOST);
+      closeWith(client, forwarded, reason);
+    }
+    if (client.readyState !== client.CLOSED && clientClosed === false) client.resume();
+    finish();
+  });
+
+  // Model Studio's socket was paused until now (see connectUpstream); it may also have gone
+  // away while the client's handshake was completed.
+  if (upstream.readyState === upstream.OPEN) upstream.resume();
+  else {
+    upstreamClosed = upstream.readyState === upstream.CLOSED;
+    ending = true;
+    closeWith(client, WS_CLOSE_UPSTREAM_LOST, '');
+  }
+
+  if (options.pingIntervalMs > 0) {
+    pingTimer = setInterval(() => {
+      for (const pipe of [up, down]) {
+        const ws = pipe.from;
+        if (ws.readyState !== ws.OPEN) continue;
+        // A paused side is not read, so its pongs cannot arrive: not a sign of death.
+        if (!pipe.alive && !pipe.paused) {
+          ws.terminate();
+          continue;
+        }
+        pipe.alive = false;
+        ws.ping();
+      }
+    }, options.pingIntervalMs);
+    pingTimer.unref();
+  }
+  if (options.maxSessionSeconds > 0) {
+    limitTimer = setTimeout(() => {
+      if (ending) return;
+      ending = true;
+      const reason = 'Session time limit reached';
+      closeWith(client, WS_CLOSE_SESSION_LIMIT, reason);
+      closeWith(upstream, 1000, reason);
+    }, options.maxSessionSeconds * 1000);
+    limitTimer.unref();
+  }
+
+  return {
+    shutdown(code = WS_CLOSE_GOING_AWAY, reason = 'Server shutting down') {
+      if (!ending) {
+        ending = true;
+        closeWith(client, code, reason);
+        closeWith(upstream, code, reason);
+      }
+      return endedPromise;
+    },
+    terminate() {
+      client.terminate();
+      upstream.terminate();
+    },
+    buffered() {
+      return client.bufferedAmount + upstream.bufferedAmount;
+    },
+  };
+}

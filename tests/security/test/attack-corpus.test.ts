@@ -1,0 +1,99 @@
+/**
+ * The attack corpus (`attack-corpus.json`): every entry is sent as raw bytes to Express and to
+ * plain node:http, must get one of its expected answers, and must reach nobody upstream: the
+ * emulator records no request for it, not even a mint. No answer contains the permanent key.
+ */
+import { readFileSync } from 'node:fs';
+import { type Emulator, startEmulator } from '@dashscope-token/emulator';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type App,
+  captured,
+  keyFragments,
+  PERMANENT_KEYS,
+  sendRaw,
+  startExpressApp,
+  startNodeApp,
+} from './apps.js';
+
+interface Entry {
+  name: string;
+  category: string;
+  raw: string;
+  expect: { status: (number | 'closed')[] | 'closed' };
+  reason: string;
+}
+
+const corpus = JSON.parse(
+  readFileSync(new URL('../attack-corpus.json', import.meta.url), 'utf8'),
+) as {
+  entries: Entry[];
+};
+
+let emulator: Emulator;
+const apps: App[] = [];
+
+beforeAll(async () => {
+  emulator = await startEmulator({ apiKeys: [...PERMANENT_KEYS] });
+  apps.push(await startExpressApp(emulator), await startNodeApp(emulator));
+  console.info(
+    `[attack-corpus] ${corpus.entries.length} entries × ${apps.length} servers, categories: ${JSON.stringify(
+      corpus.entries.reduce<Record<string, number>>((n, e) => {
+        n[e.category] = (n[e.category] ?? 0) + 1;
+        return n;
+      }, {}),
+    )}`,
+  );
+});
+beforeEach(() => {
+  emulator.clearRequests();
+});
+afterAll(async () => {
+  await Promise.all(apps.map((app) => app.close()));
+  const stats = emulator.stats();
+  await emulator.close();
+  // Nothing at all reached Model Studio during the corpus, beyond the control requests (one mint per app).
+  expect(stats.tokensIssued).toBe(apps.length);
+  expect(stats.requests).toMatchObject({ generation: 0, chat: 0, embeddings: 0 });
+  expect(keyFragments(captured.sent.join('\n'))).toEqual([]);
+  expect(keyFragments(captured.logs.join('\n'))).toEqual([]);
+});
+
+describe('attack corpus', () => {
+  it('has at least 50 entries across every category of the threat model', () => {
+    expect(corpus.entries.length).toBeGreaterThanOrEqual(50);
+    expect(new Set(corpus.entries.map((e) => e.category))).toEqual(
+      new Set(['traversal', 'target-form', 'injection', 'size', 'smuggling', 'method', 'protocol']),
+    );
+    expect(new Set(corpus.entries.map((e) => e.name)).size).toBe(corpus.entries.length);
+  });
+
+  for (const server of ['express', 'node:http']) {
+    describe(server, () => {
+      it.each(corpus.entries)('$category: $name', async (entry) => {
+        const app = apps.find((a) => a.name === server)!;
+        const answer = await sendRaw(app.port, entry.raw);
+        const expected = entry.expect.status === 'closed' ? ['closed'] : entry.expect.status;
+        expect(expected, `${entry.reason}; got ${answer.text.slice(0, 200)}`).toContain(
+          answer.status,
+        );
+        // Whatever the handler started for it must have finished, without reaching upstream.
+        await expect
+          .poll(() => app.handlers.reduce((n, h) => n + h.stats().activeRequests, 0))
+          .toBe(0);
+        expect(emulator.requests, 'reached Model Studio').toEqual([]);
+      });
+    });
+  }
+
+  it('control: the same servers do proxy a well-formed request (the zero above means something)', async () => {
+    for (const app of apps) {
+      const answer = await sendRaw(
+        app.port,
+        'GET /dashscope/compatible-mode/v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n',
+      );
+      expect(answer.status).toBe(200);
+    }
+    expect(emulator.requests.filter((r) => r.route === 'models')).toHaveLength(2);
+  });
+});

@@ -1,0 +1,400 @@
+/**
+ * The key-leak sweep: drive every route, every error path and every upstream fault through
+ * Express (several mounts: guarded, multi-tenant, allowModels, CORS, body parser, short TTLs,
+ * an unreachable upstream) and plain node:http, capture every byte written to a client socket
+ * and every line given to the logger, and search them for the permanent keys and every
+ * 8-character fragment of them. Expected matches: 0. Log lines must also carry no
+ * `Authorization` or `Cookie` value: not the client's, not an injected or vended `st-` key.
+ */
+
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import {
+  type Emulator,
+  type EmulatorFault,
+  type EmulatorRoute,
+  startEmulator,
+} from '@dashscope-token/emulator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  type App,
+  captured,
+  keyFragments,
+  PERMANENT_KEY,
+  PERMANENT_KEYS,
+  type RawAnswer,
+  sendRaw,
+  startExpressApp,
+  startNodeApp,
+  TENANT_KEY,
+} from './apps.js';
+
+const CLIENT_BEARER = 'client-own-bearer-Jx93kQ0wPz';
+const CLIENT_COOKIE = 'session=client-cookie-Ve62nB8sLt';
+const KEY = PERMANENT_KEY;
+
+let emulator: Emulator;
+let deadOrigin: string;
+const statuses = new Map<number | 'closed', number>();
+let exchanges = 0;
+
+function raw(
+  method: string,
+  path: string,
+  headers: Record<string, string> = {},
+  body?: string,
+): string {
+  const lines = [`${method} ${path} HTTP/1.1`, 'Host: 127.0.0.1'];
+  const all: Record<string, string> = {
+    Authorization: `Bearer ${CLIENT_BEARER}`,
+    Cookie: CLIENT_COOKIE,
+    ...headers,
+  };
+  if (body !== undefined && all['Transfer-Encoding'] === undefined) {
+    all['Content-Length'] = String(Buffer.byteLength(body));
+  }
+  for (const [name, value] of Object.entries(all)) lines.push(`${name}: ${value}`);
+  lines.push('Connection: close');
+  return `${lines.join('\r\n')}\r\n\r\n${body ?? ''}`;
+}
+
+async function exchange(app: App, request: string): Promise<RawAnswer> {
+  const answer = await sendRaw(app.port, request, 1500);
+  exchanges++;
+  statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
+  return answer;
+}
+
+const JSON_TYPE = { 'Content-Type': 'application/json' };
+const CHAT = { model: 'qwen-plus', messages: [{ role: 'user', content: 'Hi' }] };
+const NATIVE = { model: 'qwen-plus', input: { prompt: 'Hi' } };
+
+/** The requests every mount gets: each route, each method class, streaming and not. */
+function routeRequests(prefix: string): string[] {
+  const p = `${prefix}/dashscope`;
+  return [
+    raw('POST', `${p}/token`, {}, ''),
+    raw('GET', `${p}/token`),
+    raw('OPTIONS', `${p}/token`),
+    raw('OPTIONS', `${p}/token`, {
+      Origin: 'https://app.example',
+      'Access-Control-Request-Method': 'POST',
+    }),
+    raw('OPTIONS', `${p}/compatible-mode/v1/chat/completions`, {
+      Origin: 'https://evil.example',
+      'Access-Control-Request-Method': 'POST',
+    }),
+    raw('POST', `${p}/compatible-mode/v1/chat/completions`, JSON_TYPE, JSON.stringify(CHAT)),
+    raw(
+      'POST',
+      `${p}/compatible-mode/v1/chat/completions`,
+      { ...JSON_TYPE, Origin: 'https://app.example' },
+      JSON.stringify({ ...CHAT, stream: true, stream_options: { include_usage: true } }),
+    ),
+    raw(
+      'POST',
+      `${p}/api/v1/services/aigc/text-generation/generation`,
+      JSON_TYPE,
+      JSON.stringify(NATIVE),
+    ),
+    raw(
+      'POST',
+      `${p}/api/v1/services/aigc/text-generation/generation`,
+      { ...JSON_TYPE, 'X-DashScope-SSE': 'enable' },
+      JSON.stringify({ ...NATIVE, parameters: { incremental_output: true } }),
+    ),
+    raw(
+      'POST',
+      `${p}/api/v1/services/embeddings/text-embedding/text-embedding`,
+      JSON_TYPE,
+      JSON.stringify({ model: 'text-embedding-v4', input: { texts: ['a'] } }),
+    ),
+    raw(
+      'POST',
+      `${p}/compatible-mode/v1/embeddings`,
+      JSON_TYPE,
+      JSON.stringify({ model: 'text-embedding-v4', input: 'a' }),
+    ),
+    raw('GET', `${p}/compatible-mode/v1/models`),
+    raw('GET', `${p}/compatible-mode/v1/models?model=qwen-max`),
+    raw('GET', `${p}/api/v1/tasks/unknown-task`),
+    raw('DELETE', `${p}/compatible-mode/v1/nothing-here`),
+    raw('TRACE', `${p}/compatible-mode/v1/models`),
+    raw('GET', `${p}/api/v1/tokens`),
+    raw('GET', `${p}/nowhere`),
+    raw('GET', `${p}/api-ws/v1/inference`),
+    raw('POST', `${p}/compatible-mode/v1/chat/completions`, JSON_TYPE, '{"model":'),
+    raw('POST', `${p}/compatible-mode/v1/chat/completions`, { 'Content-Type': 'text/plain' }, 'hi'),
+    raw(
+      'POST',
+      `${p}/compatible-mode/v1/chat/completions`,
+      { ...JSON_TYPE, 'Content-Length': '11534336' },
+      '',
+    ),
+    raw(
+      'POST',
+      `${p}/compatible-mode/v1/chat/completions`,
+      { ...JSON_TYPE, 'Transfer-Encoding': 'chunked' },
+      `${(5000).toString(16)}\r\n${'x'.repeat(5000)}\r\n0\r\n\r\n`,
+    ),
+    raw(
+      'POST',
+      `${p}/compatible-mode/v1/chat/completions`,
+      { ...JSON_TYPE, 'X-User': 'alice' },
+      JSON.stringify({ ...CHAT, model: 'qwen-max' }),
+    ),
+    raw('POST', `${p}/token`, { 'X-User': 'alice', 'X-Tenant': 'b' }, ''),
+    raw('POST', `${p}/token`, { 'X-User': 'throw' }, ''),
+    raw('POST', `${p}/token`, { 'X-User': 'alice', 'X-Tenant': 'none' }, ''),
+  ];
+}
+
+/** Faults on the token endpoint, several of them echoing the permanent key back. */
+const MINT_FAULTS: EmulatorFault[] = [
+  { type: 'throttle', retryAfterSeconds: 2 },
+  { type: 'throttle' },
+  { type: 'system-error' },
+  { type: 'html-502' },
+  { type: 'malformed-json' },
+  { type: 'reset' },
+  { type: 'hang' },
+  { type: 'invalid-api-key' },
+  {
+    type: 'status',
+    status: 401,
+    body: { code: 'InvalidApiKey', message: `Invalid API-key provided: ${KEY}`, request_id: KEY },
+  },
+  { type: 'status', status: 400, body: { code: KEY, message: `bad key ${KEY.slice(3)}` } },
+  { type: 'status', status: 403, body: { code: 'AccessDenied', message: `${KEY.slice(5)}` } },
+  {
+    type: 'status',
+    status: 500,
+    body: `<html>${KEY}</html>`,
+    headers: { 'content-type': 'text/html', 'x-request-id': KEY },
+  },
+  {
+    type: 'status',
+    status: 503,
+    body: { code: 'ServiceUnavailable', message: `busy, key ${KEY}`, request_id: KEY.slice(3) },
+    headers: { 'retry-after': '1' },
+  },
+  { type: 'status', status: 200, body: { token: '', message: KEY, request_id: KEY } },
+  { type: 'status', status: 200, body: `{"token":"${KEY}` },
+  { type: 'status', status: 200, body: { token: KEY, expires_at: 4_000_000_000 } },
+  { type: 'status', status: 200, body: { token: `st-${KEY.slice(3)}`, expires_at: 4_000_000_000 } },
+  { type: 'status', status: 200, body: KEY.repeat(3000) },
+];
+
+/** Faults on inference routes: the proxy's own error paths and upstream answers passed through. */
+const INFERENCE_FAULTS: EmulatorFault[] = [
+  { type: 'throttle', retryAfterSeconds: 1 },
+  { type: 'system-error' },
+  { type: 'html-502' },
+  { type: 'malformed-json' },
+  { type: 'reset' },
+  { type: 'hang' },
+  { type: 'invalid-api-key' },
+  { type: 'stream-error', afterChunks: 1 },
+  { type: 'stream-cut', afterChunks: 1 },
+];
+
+async function startAppsFor(kind: 'express' | 'node:http'): Promise<App> {
+  if (kind === 'node:http') return startNodeApp(emulator);
+  return startExpressApp(emulator);
+}
+
+beforeAll(async () => {
+  emulator = await startEmulator({ apiKeys: [...PERMANENT_KEYS], chunkDelayMs: 2 });
+  const dead = http.createServer();
+  await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+  deadOrigin = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`;
+  await new Promise<void>((resolve) => dead.close(() => resolve()));
+});
+
+afterAll(async () => {
+  await emulator.close();
+});
+
+describe('key-leak sweep', () => {
+  it('drives every route of every mount (Express) and of node:http', async () => {
+    const app = await startExpressApp(emulator, [
+      {
+        path: '/guarded',
+        options: {
+          authorize: (req) => {
+            const user = req.headers['x-user'];
+            if (user === 'throw') throw new Error(`authorize failed for ${KEY}`);
+            return user === 'alice' ? true : { status: 401 };
+          },
+          apiKey: (req) =>
+            req.headers['x-tenant'] === 'none'
+              ? undefined
+              : req.headers['x-tenant'] === 'b'
+                ? TENANT_KEY
+                : KEY,
+        },
+      },
+      { path: '/models', options: { allowModels: ['qwen-plus'] } },
+      {
+        path: '/cors',
+        options: { cors: { origins: ['https://app.example'], credentials: true } },
+      },
+      { path: '/parsed', parseBody: true, options: {} },
+      { path: '/small', options: { proxy: { maxBodyBytes: 1000 } } },
+      { path: '/dead', options: { baseUrl: deadOrigin } },
+    ]);
+    const node = await startNodeApp(emulator, {
+      cors: { origins: ['https://app.example'] },
+      authorize: (req) => req.headers['x-user'] !== 'throw' || Promise.reject(new Error(KEY)),
+    });
+    for (const prefix of ['', '/guarded', '/models', '/cors', '/parsed', '/small', '/dead']) {
+      for (const request of routeRequests(prefix)) await exchange(app, request);
+    }
+    for (const request of routeRequests('')) await exchange(node, request);
+    await Promise.all([app.close(), node.close()]);
+  });
+
+  it('drives every fault of the token endpoint through the token route and the proxy', async () => {
+    for (const kind of ['express', 'node:http'] as const) {
+      for (const fault of MINT_FAULTS) {
+        // A fresh app per fault: nothing cached, so each request mints.
+        const app = await startAppsFor(kind);
+        emulator.fault('tokens', fault, 3);
+        await exchange(app, raw('POST', '/dashscope/token', {}, ''));
+        await exchange(
+          app,
+          raw(
+            'POST',
+            '/dashscope/compatible-mode/v1/chat/completions',
+            JSON_TYPE,
+            JSON.stringify(CHAT),
+          ),
+        );
+        await exchange(
+          app,
+          raw(
+            'POST',
+            '/dashscope/api/v1/services/aigc/text-generation/generation',
+            { ...JSON_TYPE, Accept: 'text/event-stream' },
+            JSON.stringify(NATIVE),
+          ),
+        );
+        emulator.clearFaults();
+        await app.close();
+      }
+    }
+  });
+
+  it('drives every inference fault through every proxied route', async () => {
+    for (const kind of ['express', 'node:http'] as const) {
+      const app = await startAppsFor(kind);
+      for (const fault of INFERENCE_FAULTS) {
+        for (const route of ['chat', 'generation'] as EmulatorRoute[]) {
+          for (const stream of [false, true]) {
+            emulator.fault(route, fault);
+            const request =
+              route === 'chat'
+                ? raw(
+                    'POST',
+                    '/dashscope/compatible-mode/v1/chat/completions',
+                    JSON_TYPE,
+                    JSON.stringify({ ...CHAT, stream }),
+                  )
+                : raw(
+                    'POST',
+                    '/dashscope/api/v1/services/aigc/text-generation/generation',
+                    stream ? { ...JSON_TYPE, 'X-DashScope-SSE': 'enable' } : JSON_TYPE,
+                    JSON.stringify(NATIVE),
+                  );
+            await exchange(app, request);
+            emulator.clearFaults();
+          }
+        }
+      }
+      await app.close();
+    }
+  });
+
+  it('drives the attack corpus, client aborts and a failing background refresh', async () => {
+    const corpus = JSON.parse(
+      readFileSync(new URL('../attack-corpus.json', import.meta.url), 'utf8'),
+    ) as { entries: { raw: string }[] };
+    const app = await startExpressApp(emulator, [
+      { path: '/short', options: { tokenRoute: { expireInSeconds: 4, minValiditySeconds: 1 } } },
+    ]);
+    for (const entry of corpus.entries) await exchange(app, entry.raw);
+
+    // Client aborts: mid-stream and while the key is being minted.
+    emulator.setChunkDelay(30);
+    for (const path of ['/dashscope/compatible-mode/v1/chat/completions']) {
+      const req = http.request(`${app.url}${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${CLIENT_BEARER}` },
+      });
+      req.on('error', () => {});
+      req.end(JSON.stringify({ ...CHAT, stream: true }));
+      await new Promise<void>((resolve) =>
+        req.on('response', (res) => res.once('data', () => resolve())),
+      );
+      req.destroy();
+    }
+    emulator.setChunkDelay(2);
+
+    // A background refresh that fails with the key in upstream's message: logged as a warning.
+    expect((await exchange(app, raw('POST', '/short/dashscope/token', {}, ''))).status).toBe(200);
+    await new Promise((resolve) => setTimeout(resolve, 1600));
+    emulator.fault(
+      'tokens',
+      { type: 'status', status: 500, body: { code: 'SystemError', message: `down ${KEY}` } },
+      Number.POSITIVE_INFINITY,
+    );
+    expect((await exchange(app, raw('POST', '/short/dashscope/token', {}, ''))).status).toBe(200);
+    await expect
+      .poll(() => captured.logs.filter((l) => l.startsWith('warn ')).length)
+      .toBeGreaterThan(0);
+    emulator.clearFaults();
+    await app.close();
+  });
+
+  it('found the permanent key nowhere: 0 matches in every byte sent and every log line', () => {
+    const sent = captured.sent.join('\n');
+    const logs = captured.logs.join('\n');
+    const sentMatches = keyFragments(sent);
+    const logMatches = keyFragments(logs);
+    console.info(
+      `[key-leak] ${exchanges} exchanges, ${statuses.size} distinct answers ${JSON.stringify(
+        Object.fromEntries([...statuses].sort()),
+      )}; scanned ${sent.length} bytes sent to clients and ${captured.logs.length} log lines: ` +
+        `${sentMatches.length + logMatches.length} key matches`,
+    );
+    // The sweep really went down the error paths.
+    for (const status of [
+      200, 204, 400, 401, 403, 404, 405, 413, 426, 429, 431, 500, 502, 503, 504,
+    ]) {
+      expect(statuses.get(status), `no answer with status ${status}`).toBeGreaterThan(0);
+    }
+    expect(captured.logs.length).toBeGreaterThan(exchanges / 2);
+    expect(sentMatches).toEqual([]);
+    expect(logMatches).toEqual([]);
+  });
+
+  it('logged no Authorization or Cookie value: not the client’s, not an st- key', () => {
+    const logs = captured.logs.join('\n');
+    const stKeys = new Set<string>();
+    for (const r of emulator.requests) {
+      const auth = r.headers.authorization;
+      if (typeof auth === 'string' && auth.startsWith('Bearer st-')) stKeys.add(auth.slice(7));
+    }
+    for (const text of captured.sent) {
+      for (const m of text.matchAll(/"token":"(st-[^"]+)"/g)) stKeys.add(m[1]!);
+    }
+    expect(stKeys.size).toBeGreaterThan(5);
+    for (const key of stKeys)
+      expect(logs.includes(key), `st- key ${key.slice(0, 8)}… logged`).toBe(false);
+    expect(logs).not.toContain(CLIENT_BEARER);
+    expect(logs).not.toContain('client-cookie');
+    expect(logs).not.toMatch(/bearer/i);
+    expect(logs).not.toMatch(/\b(sk|st)-[A-Za-z0-9]{8,}/);
+  });
+});
