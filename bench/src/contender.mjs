@@ -11,13 +11,21 @@
  */
 import http from 'node:http';
 import { serveParent } from './ipc.mjs';
-import { BENCH_API_KEY, FIXED_AUTHORIZATION, PREFIX, PROXY_PATH, UPSTREAM_PATH } from './workload.mjs';
+import {
+  BENCH_API_KEY,
+  FIXED_AUTHORIZATION,
+  PREFIX,
+  PROXY_PATH,
+  UPSTREAM_PATH,
+} from './workload.mjs';
 
 const [fullName, upstream] = process.argv.slice(2);
-// `node-ours:<file>` runs node-ours against another build of the core (e.g. a saved copy of
-// packages/core/dist/index.js), for A/B comparisons of an optimisation.
-const [name, coreEntry] = fullName.split(/:(.*)/s);
-const coreModule = coreEntry ? new URL(coreEntry, `file://${process.cwd()}/`).href : '@dashscope-token/core';
+// `node-ours:<file>` (likewise `express-ours:<file>`, `koa-ours:<file>`) runs the contender
+// against another build of the package it uses (core, or the adapter), e.g. a saved copy of
+// packages/core/dist/index.js: A/B comparisons of an optimisation.
+const [name, otherBuild] = fullName.split(/:(.*)/s);
+const ours = (pkg) =>
+  import(otherBuild ? new URL(otherBuild, `file://${process.cwd()}/`).href : pkg);
 
 /** Contender builders: each returns `{server, tokenStats?}` (a `node:http` server, not listening). */
 const builders = {
@@ -71,7 +79,7 @@ const builders = {
   /** Express + @dashscope-token/express. */
   async 'express-ours'() {
     const { default: express } = await import('express');
-    const { dashscopeToken } = await import('@dashscope-token/express');
+    const { dashscopeToken } = await ours('@dashscope-token/express');
     const app = express();
     app.disable('x-powered-by');
     const middleware = dashscopeToken({ apiKey: BENCH_API_KEY, baseUrl: upstream });
@@ -85,7 +93,7 @@ const builders = {
   /** Koa + @dashscope-token/koa. */
   async 'koa-ours'() {
     const { default: Koa } = await import('koa');
-    const { dashscopeToken } = await import('@dashscope-token/koa');
+    const { dashscopeToken } = await ours('@dashscope-token/koa');
     const app = new Koa();
     const middleware = dashscopeToken({ apiKey: BENCH_API_KEY, baseUrl: upstream });
     app.use(middleware);
@@ -97,7 +105,7 @@ const builders = {
 
   /** node:http + createDashScopeHandler. */
   async 'node-ours'() {
-    const { createDashScopeHandler } = await import(coreModule);
+    const { createDashScopeHandler } = await ours('@dashscope-token/core');
     const handler = createDashScopeHandler({ apiKey: BENCH_API_KEY, baseUrl: upstream });
     return { server: http.createServer(handler), tokenStats: () => handler.provider.stats() };
   },

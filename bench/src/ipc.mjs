@@ -4,16 +4,27 @@
  * loops) and the orchestrator only sends them commands between measurements.
  */
 import { fork } from 'node:child_process';
+import { monitorEventLoopDelay } from 'node:perf_hooks';
 
 /**
  * Child side: answers `{id, cmd, args}` messages with `{id, result}` / `{id, error}` and tells
  * the parent `{ready, ...info}` once `info` is known. `cpu` answers the process's CPU time so far
- * (µs); `stop` exits the process normally (so that `--cpu-prof` profiles are written).
+ * (µs), `loopDelay` its event-loop delay since the last call (ms); `stop` exits the process normally (so that `--cpu-prof` profiles are written).
  */
 export function serveParent(handlers, info) {
+  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
+  loopDelay.enable();
   process.on('message', async (message) => {
     if (message === null || typeof message !== 'object' || message.id === undefined) return;
     const { id, cmd, args } = message;
+    if (cmd === 'loopDelay') {
+      // Event-loop delay of this process since the last `loopDelay` (ms): who stalled a run.
+      const h = loopDelay;
+      const result = { max: h.max / 1e6, p99: h.percentile(99) / 1e6, mean: h.mean / 1e6 };
+      h.reset();
+      process.send({ id, result });
+      return;
+    }
     if (cmd === 'cpu') {
       // CPU time (user + system) of this process so far, µs: cost per request = delta / requests.
       const { user, system } = process.cpuUsage();

@@ -51,7 +51,8 @@ function component(frame) {
   if (url.startsWith('node:internal/http') || url.startsWith('node:_http') || url === 'node:http') {
     return 'node: http';
   }
-  if (url.startsWith('node:internal/streams') || url.startsWith('node:stream')) return 'node: streams';
+  if (url.startsWith('node:internal/streams') || url.startsWith('node:stream'))
+    return 'node: streams';
   if (url.startsWith('node:net') || url.startsWith('node:internal/stream_base')) return 'node: net';
   if (url.startsWith('node:')) return 'node: other';
   if (url === '') return `native: ${functionName || '(anonymous)'}`;
@@ -93,7 +94,9 @@ for (const [id, time] of self) {
 
 const pct = (t) => `${((100 * t) / busy).toFixed(1).padStart(5)}%`;
 const sorted = (m) => [...m].sort((a, b) => b[1] - a[1]);
-console.log(`${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (percentages of busy time)\n`);
+console.log(
+  `${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (percentages of busy time)\n`,
+);
 console.log('by component (self time):');
 for (const [k, t] of sorted(byComponent)) if (k !== 'idle') console.log(`  ${pct(t)}  ${k}`);
 console.log(`\ntop ${top} functions (self time):`);

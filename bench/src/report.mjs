@@ -1,8 +1,6 @@
 /** Turns the raw results of a run into the Markdown report (`RESULTS.md`). */
 import { max, mb, median, min, mops, ms, ratio, rps, spread } from './stats.mjs';
 
-const OURS = ['express-ours', 'koa-ours', 'node-ours'];
-
 /** Per-round ratios `a/b` of req/s (the contenders ran in the same round, minutes apart at most). */
 function roundRatios(throughput, a, b) {
   const ra = throughput[a];
@@ -17,7 +15,8 @@ function table(header, rows) {
   return lines.join('\n');
 }
 
-const verdict = (ok) => (ok === undefined ? 'not measured' : ok ? '**holds**' : '**does not hold**');
+const verdict = (ok) =>
+  ok === undefined ? 'not measured' : ok ? '**holds**' : '**does not hold**';
 
 export function report(results) {
   const { meta, contenders } = results;
@@ -34,7 +33,8 @@ export function report(results) {
     `- Load average (1 min) at start ${meta.load.start.toFixed(2)}, at end ${meta.load.end.toFixed(2)}, highest seen ${meta.load.max.toFixed(2)}`,
     '',
   );
-  if (meta.quick) out.push('> `--quick` run: one short round, for checking the harness, not for publishing.', '');
+  if (meta.quick)
+    out.push('> `--quick` run: one short round, for checking the harness, not for publishing.', '');
 
   const tp = results.throughput;
   if (tp) {
@@ -95,13 +95,29 @@ export function report(results) {
       ),
       '',
     );
+    const foreign = names.flatMap((n) => tp[n].map((r) => r.foreign)).filter(Number.isFinite);
+    if (foreign.length > 0) {
+      out.push(
+        `Other work on the machine during these runs (not the benchmark's processes): median ${median(foreign).toFixed(2)} cores, highest ${max(foreign).toFixed(2)} cores.`,
+        '',
+      );
+    }
     const target = (label, a, b, limit) => {
       const r = roundRatios(tp, a, b);
       if (r.length === 0) return;
-      targets.push([label, `${ratio(median(r))} (${ratio(min(r))}–${ratio(max(r))})`, verdict(median(r) >= limit)]);
+      targets.push([
+        label,
+        `${ratio(median(r))} (${ratio(min(r))}–${ratio(max(r))})`,
+        verdict(median(r) >= limit),
+      ]);
     };
     target('Express + ours ≥ 1.5× Express + HPM (req/s)', 'express-ours', 'express-hpm', 1.5);
-    target('node:http + core ≥ 1.0× Fastify + @fastify/http-proxy (req/s)', 'node-ours', 'fastify-proxy', 1.0);
+    target(
+      'node:http + core ≥ 1.0× Fastify + @fastify/http-proxy (req/s)',
+      'node-ours',
+      'fastify-proxy',
+      1.0,
+    );
     target('node:http + core ≥ 0.3× direct (req/s)', 'node-ours', 'direct', 0.3);
   }
 
@@ -110,6 +126,15 @@ export function report(results) {
     out.push('## Latency added at half load', '');
     out.push(
       `Each proxy at half of its own median full-load req/s, then direct at the same rate, ${hl.seconds} s each: an open-loop load at a fixed rate (the requests due are sent every millisecond over up to ${meta.connections} keep-alive connections; latency from sending to the end of the answer; the first 0.5 s not recorded). Added = proxy − direct within the round. (Half of *direct*'s maximum would overload every proxy on this machine: a proxy hop costs about twice the CPU of the upstream's own work, see the CPU table.)`,
+      '',
+    );
+    const all = Object.values(hl.runs).flatMap((runs) =>
+      runs.flatMap((r) => [r.proxied, r.direct]),
+    );
+    const repeated = all.filter((r) => r.attempts > 1).length;
+    const disturbed = all.filter((r) => r.foreign > 0.25 || r.skipped > 0).length;
+    out.push(
+      `Runs repeated because other work on the machine disturbed them (> 0.25 cores) or the load generator itself stalled: ${repeated}; still disturbed after two repeats: ${disturbed}. Most requests in flight at once (of ${meta.connections} connections): ${max(all.map((r) => r.maxInFlight))}.`,
       '',
     );
     const rows = Object.keys(hl.runs).map((name) => {
@@ -128,14 +153,28 @@ export function report(results) {
     });
     out.push(
       table(
-        ['contender', 'rate req/s', 'p50 ms', 'p99 ms', 'direct p99 ms', 'added p50 ms', 'added p99 ms'],
+        [
+          'contender',
+          'rate req/s',
+          'p50 ms',
+          'p99 ms',
+          'direct p99 ms',
+          'added p50 ms',
+          'added p99 ms',
+        ],
         rows,
       ),
       '',
     );
     if (hl.runs['node-ours']) {
-      const added = median(hl.runs['node-ours'].map((r) => r.proxied.latency.p99 - r.direct.latency.p99));
-      targets.push(['node:http + core: p99 added latency ≤ 1 ms at half load', `${ms(added)} ms`, verdict(added <= 1)]);
+      const added = median(
+        hl.runs['node-ours'].map((r) => r.proxied.latency.p99 - r.direct.latency.p99),
+      );
+      targets.push([
+        'node:http + core: p99 added latency ≤ 1 ms at half load',
+        `${ms(added)} ms`,
+        verdict(added <= 1),
+      ]);
     }
   }
 
@@ -161,12 +200,26 @@ export function report(results) {
       ];
     });
     out.push(
-      table(['contender', 'delay p50 ms', 'delay p99 ms', 'added p50 ms', 'added p99 ms', 'chunks / errors'], rows),
+      table(
+        [
+          'contender',
+          'delay p50 ms',
+          'delay p99 ms',
+          'added p50 ms',
+          'added p99 ms',
+          'chunks / errors',
+        ],
+        rows,
+      ),
       '',
     );
     if (direct && sse.runs['node-ours']) {
       const added = median(sse.runs['node-ours'].map((r, i) => r.delay.p50 - direct[i].delay.p50));
-      targets.push(['node:http + core: SSE added delay ≤ 2 ms per chunk (p50)', `${ms(added)} ms`, verdict(added <= 2)]);
+      targets.push([
+        'node:http + core: SSE added delay ≤ 2 ms per chunk (p50)',
+        `${ms(added)} ms`,
+        verdict(added <= 2),
+      ]);
     }
   }
 
@@ -192,7 +245,11 @@ export function report(results) {
     out.push(table(['', 'mints', '2xx / requests', 'cache'], rows), '');
     const most = Math.max(st.provider.mints, ...st.runs.map((r) => r.mints));
     const allOk = st.runs.every((r) => r.ok === r.requests);
-    targets.push(['1 mint under a 10,000-request cold stampede', `${most} (all answered 2xx: ${allOk ? 'yes' : 'no'})`, verdict(most === 1 && allOk)]);
+    targets.push([
+      '1 mint under a 10,000-request cold stampede',
+      `${most} (all answered 2xx: ${allOk ? 'yes' : 'no'})`,
+      verdict(most === 1 && allOk),
+    ]);
   }
 
   const tk = results.token;
@@ -206,8 +263,20 @@ export function report(results) {
       table(
         ['call', 'ops/s'],
         [
-          ['`await provider.getToken()`', spread(tk.map((r) => r.plain), mops)],
-          ['`await provider.getToken({ apiKey, minValiditySeconds })` (what the proxy calls)', spread(tk.map((r) => r.withOptions), mops)],
+          [
+            '`await provider.getToken()`',
+            spread(
+              tk.map((r) => r.plain),
+              mops,
+            ),
+          ],
+          [
+            '`await provider.getToken({ apiKey, minValiditySeconds })` (what the proxy calls)',
+            spread(
+              tk.map((r) => r.withOptions),
+              mops,
+            ),
+          ],
         ],
       ),
       '',
@@ -233,7 +302,11 @@ export function report(results) {
       ),
       '',
     );
-    targets.push(['RSS growth ≤ 20 MB over the soak', mb(growth), verdict(growth <= 20 * 1024 * 1024)]);
+    targets.push([
+      'RSS growth ≤ 20 MB over the soak',
+      mb(growth),
+      verdict(growth <= 20 * 1024 * 1024),
+    ]);
   } else {
     targets.push(['RSS growth ≤ 20 MB over the soak', 'run with `--soak`', verdict(undefined)]);
   }

@@ -22,7 +22,10 @@ const COMPLETION = Buffer.from(
     choices: [
       {
         index: 0,
-        message: { role: 'assistant', content: 'Paris, famous for the Eiffel Tower and the Louvre.' },
+        message: {
+          role: 'assistant',
+          content: 'Paris, famous for the Eiffel Tower and the Louvre.',
+        },
         finish_reason: 'stop',
       },
     ],

@@ -117,7 +117,8 @@ it(`holds ${CONNECTIONS.toLocaleString('en')} concurrent connections open agains
     }
   }
   const connectedAt = performance.now();
-  expect((await ask()).connections).toBe(CONNECTIONS);
+  // A connection is up on our side before the server has accepted it from its queue.
+  await expect.poll(async () => (await ask()).connections, { timeout: 10_000 }).toBe(CONNECTIONS);
 
   // One request on each connection, all in flight together, every connection still held.
   const statuses = await Promise.all(

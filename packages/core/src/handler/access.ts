@@ -104,7 +104,11 @@ export function resolveApiKeyNow<Ctx>(
     return checkedKey(apiKey !== undefined ? apiKey : process.env.DASHSCOPE_API_KEY);
   }
   const key: unknown = apiKey(ctx);
-  if (key !== null && typeof key === 'object' && typeof (key as PromiseLike<unknown>).then === 'function') {
+  if (
+    key !== null &&
+    typeof key === 'object' &&
+    typeof (key as PromiseLike<unknown>).then === 'function'
+  ) {
     return Promise.resolve(key as PromiseLike<unknown>).then(checkedKey);
   }
   return checkedKey(key);

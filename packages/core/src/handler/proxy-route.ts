@@ -68,7 +68,11 @@ interface ProxyMemo {
 }
 
 /** The `getToken` options for `apiKey`, reused while the key stays the same (single tenant). */
-function tokenCall<Ctx>(proxy: ProxyContext<Ctx>, apiKey: string, streaming: boolean): GetTokenOptions {
+function tokenCall<Ctx>(
+  proxy: ProxyContext<Ctx>,
+  apiKey: string,
+  streaming: boolean,
+): GetTokenOptions {
   let memo = proxy.memo;
   if (memo === undefined || memo.apiKey !== apiKey) {
     const { minValiditySeconds, streamingMinValiditySeconds } = proxy.config;

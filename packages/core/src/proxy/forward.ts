@@ -139,7 +139,8 @@ class RelayHandler implements Dispatcher.DispatchHandler {
         for (const held of this.held ?? []) this.res.write(held);
         this.held = undefined;
       } else {
-        (this.held ??= []).push(chunk);
+        if (this.held === undefined) this.held = [chunk];
+        else this.held.push(chunk);
         return;
       }
     }
