@@ -12,13 +12,17 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
  * (µs), `loopDelay` its event-loop delay since the last call (ms); `stop` exits the process normally (so that `--cpu-prof` profiles are written).
  */
 export function serveParent(handlers, info) {
-  const loopDelay = monitorEventLoopDelay({ resolution: 1 });
-  loopDelay.enable();
+  // Enabled by the first `loopDelay` (a diagnostic): its 1 ms timer would disturb the runs.
+  let loopDelay;
   process.on('message', async (message) => {
     if (message === null || typeof message !== 'object' || message.id === undefined) return;
     const { id, cmd, args } = message;
     if (cmd === 'loopDelay') {
       // Event-loop delay of this process since the last `loopDelay` (ms): who stalled a run.
+      if (loopDelay === undefined) {
+        loopDelay = monitorEventLoopDelay({ resolution: 1 });
+        loopDelay.enable();
+      }
       const h = loopDelay;
       const result = { max: h.max / 1e6, p99: h.percentile(99) / 1e6, mean: h.mean / 1e6 };
       h.reset();

@@ -98,7 +98,9 @@ console.log(
   `${file}: ${(total / 1e6).toFixed(1)} s sampled, ${(busy / 1e6).toFixed(1)} s busy (percentages of busy time)\n`,
 );
 console.log('by component (self time):');
-for (const [k, t] of sorted(byComponent)) if (k !== 'idle') console.log(`  ${pct(t)}  ${k}`);
+for (const [k, t] of sorted(byComponent)) {
+  if (k !== 'idle' && t / busy >= 0.005) console.log(`  ${pct(t)}  ${k}`);
+}
 console.log(`\ntop ${top} functions (self time):`);
 for (const [k, t] of sorted(byFunction).slice(0, top)) {
   if (!k.startsWith('(idle)')) console.log(`  ${pct(t)}  ${k}`);

@@ -15,7 +15,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
 import { startChild } from './ipc.mjs';
-import { machineBusyMicros } from './machine.mjs';
+import { otherProcessesMicros } from './machine.mjs';
 import { report } from './report.mjs';
 import { median } from './stats.mjs';
 import {
@@ -114,7 +114,14 @@ async function spawn(script, options) {
   children.push(child);
   return child;
 }
+/** Resumes the contenders paused by `focus` (set once they exist). */
+let resumeAll = () => {};
+function resumePaused(proxies, paused) {
+  for (const name of paused) proxies[name].child.kill('SIGCONT');
+  paused.clear();
+}
 async function stopAll() {
+  resumeAll();
   await Promise.all(children.map((c) => c.stop().catch(() => {})));
 }
 process.on('SIGINT', () => {
@@ -128,23 +135,21 @@ const loads = [];
 const sampleLoad = () => loads.push(os.loadavg()[0]);
 
 /**
- * Runs `fn` and measures the CPU time it took in `processes` (µs) and what the rest of the
- * machine used meanwhile (`foreign`, in cores: work that is not the benchmark's).
+ * Runs `fn` and measures the CPU time it took in `processes` (µs) and what other processes on
+ * the machine used meanwhile (`foreign`, in cores: work that is not the benchmark's).
  */
 async function metered(processes, fn) {
-  const busyBefore = machineBusyMicros();
+  const ours = new Set(children.map((c) => c.child.pid));
+  const otherBefore = otherProcessesMicros(ours);
   const started = process.hrtime.bigint();
   const before = await Promise.all(processes.map((p) => p?.call('cpu')));
-  const self0 = process.cpuUsage();
   const result = await fn();
   const after = await Promise.all(processes.map((p) => p?.call('cpu')));
-  const self1 = process.cpuUsage(self0);
-  const busyAfter = machineBusyMicros();
   const wall = Number(process.hrtime.bigint() - started) / 1000;
+  const otherAfter = otherProcessesMicros(ours);
   const cpu = processes.map((p, i) => (p === undefined ? 0 : after[i] - before[i]));
-  const ours = cpu.reduce((a, b) => a + b, 0) + self1.user + self1.system;
   const foreign =
-    busyBefore === undefined ? Number.NaN : Math.max(0, busyAfter - busyBefore - ours) / wall;
+    otherBefore === undefined ? Number.NaN : Math.max(0, otherAfter - otherBefore) / wall;
   return { result, cpu, foreign };
 }
 
@@ -195,14 +200,36 @@ async function main() {
     targets[name] = { url: child.info.url, path: child.info.path, headers: CLIENT_HEADERS };
   }
   const names = selected;
-  const hit = (name, extra) =>
-    load.call('autocannon', {
+  /**
+   * Only the contender being measured runs: the others are paused (SIGSTOP) so that their idle
+   * work (V8 shrinking the heap after a run, timers) takes no CPU from the measured processes
+   * (on 2 cores, such a burst in an idle process shows in the p99 of the running one).
+   */
+  const paused = new Set();
+  const focus = (name) => {
+    // A paused process's profile would show the pause as work: no pausing with --cpu-prof.
+    if (flags['cpu-prof']) return;
+    for (const [other, child] of Object.entries(proxies)) {
+      if (other === name && paused.has(other)) {
+        child.child.kill('SIGCONT');
+        paused.delete(other);
+      } else if (other !== name && !paused.has(other)) {
+        child.child.kill('SIGSTOP');
+        paused.add(other);
+      }
+    }
+  };
+  resumeAll = () => resumePaused(proxies, paused);
+  const hit = (name, extra) => {
+    focus(name);
+    return load.call('autocannon', {
       ...targets[name],
       body: REQUEST_BODY,
       connections,
       duration,
       ...extra,
     });
+  };
 
   const results = {
     meta: {
@@ -237,6 +264,7 @@ async function main() {
     for (let r = 0; r < rounds; r++) {
       for (const name of rotate(names, r)) {
         sampleLoad();
+        focus(name);
         const measured = await metered([load, upstream, proxies[name]], () => hit(name));
         const run = measured.result;
         const perRequest = (i) => measured.cpu[i] / Math.max(1, run.total);
@@ -265,6 +293,7 @@ async function main() {
     let retries = 8;
     // One unrecorded pass at the rate first: the processes settle after the full-load runs.
     for (const name of proxied) {
+      focus(name);
       await load.call('fixedRate', {
         ...targets[name],
         body: REQUEST_BODY,
@@ -283,6 +312,7 @@ async function main() {
           let run;
           for (let attempt = 0; attempt < 3; attempt++) {
             if (attempt > 0 && retries-- <= 0) break;
+            focus(who);
             const measured = await metered([load, upstream, proxies[who]], () =>
               load.call('fixedRate', {
                 ...targets[who],
@@ -323,6 +353,7 @@ async function main() {
     for (let r = 0; r < rounds; r++) {
       for (const name of rotate(names, r)) {
         sampleLoad();
+        focus(name);
         const run = await load.call('sse', {
           ...targets[name],
           headers: { ...targets[name].headers, accept: 'text/event-stream' },

@@ -133,7 +133,8 @@ const server = http.createServer((req, res) => {
   res.writeHead(404, ['content-type', 'application/json']);
   res.end('{"code":"NotFound"}');
 });
-server.keepAliveTimeout = 60_000;
+// Idle keep-alive connections of the (paused) contenders stay open for the whole run.
+server.keepAliveTimeout = 600_000;
 
 server.listen(0, '127.0.0.1', () => {
   const { port } = server.address();

@@ -7,7 +7,6 @@ import {
   limitedBodyStream,
   parseJson,
   readBody,
-  readDeclaredBody,
   serialiseParsedBody,
 } from '../proxy/body.js';
 import { isClientGone } from '../proxy/client-gone.js';
@@ -291,9 +290,7 @@ export async function handleProxyRoute<Ctx>(
       (declared !== undefined && declared <= config.replayBufferBytes)
     ) {
       try {
-        body = await (declared !== undefined && !client.chunked
-          ? readDeclaredBody(req, declared, config.maxBodyBytes)
-          : readBody(req, config.maxBodyBytes));
+        body = await readBody(req, config.maxBodyBytes);
       } catch (error) {
         if (!isClientGone(error)) {
           sendError(

@@ -26,6 +26,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
+    let settled = false;
     const cleanup = (): void => {
       req.off('data', onData);
       req.off('end', onEnd);
@@ -35,6 +36,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     const onData = (chunk: Buffer): void => {
       size += chunk.length;
       if (size > limit) {
+        settled = true;
         cleanup();
         req.pause();
         reject(payloadTooLarge(limit));
@@ -42,11 +44,15 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
       }
       chunks.push(chunk);
     };
+    // After the end, the listeners stay (nothing more is read; `close` follows and is ignored):
+    // removing them costs more than it saves on the hot path.
     const onEnd = (): void => {
-      cleanup();
+      settled = true;
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const onGone = (): void => {
+      if (settled) return;
+      settled = true;
       cleanup();
       reject(new ClientGoneError());
     };
@@ -55,50 +61,6 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     req.on('error', onGone);
     req.on('close', onGone);
   });
-}
-
-/**
- * The body of `req` when it has fully arrived and waits in the stream's buffer (a small body
- * usually comes in the same packet as the headers), taken without listeners or a promise;
- * `undefined` (nothing consumed) otherwise.
- */
-export function bufferedBody(req: IncomingMessage, length: number): Buffer | undefined {
-  if (
-    !req.complete ||
-    req.readableLength !== length ||
-    req.readableFlowing === true ||
-    req.readableEncoding !== null ||
-    req.readableObjectMode
-  ) {
-    return undefined;
-  }
-  const body: unknown = req.read(length);
-  return Buffer.isBuffer(body) ? body : undefined;
-}
-
-const nextImmediate = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-/**
- * {@link readBody} for a body of a declared `length` (≤ `limit`). Node parses a body that came
- * in the same packet as the headers right after the request event (microtasks run in between,
- * so an `await` is not enough), all within the same I/O callback: by the next `setImmediate` it
- * is usually complete in the buffer and is taken as it is ({@link bufferedBody}). That saves
- * the listeners and stream events of reading it, the hot path of small JSON calls; a body that
- * is not there yet is read as usual.
- */
-export async function readDeclaredBody(
-  req: IncomingMessage,
-  length: number,
-  limit: number,
-): Promise<Buffer> {
-  let body = bufferedBody(req, length);
-  if (body !== undefined) return body;
-  if (!req.complete) {
-    await nextImmediate();
-    body = bufferedBody(req, length);
-    if (body !== undefined) return body;
-  }
-  return readBody(req, limit);
 }
 
 const ignore = (): void => {};

@@ -66,7 +66,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   }
 
   private readonly onClientClose = (): void => {
-    if (this.res.writableFinished) return;
+    if (this.settled || this.res.writableFinished) return;
     this.clientGone = true;
     this.abort(new ClientGoneError());
     this.settle({ kind: 'client-gone' });
@@ -84,7 +84,8 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   private settle(outcome: ForwardOutcome): void {
     if (this.settled) return;
     this.settled = true;
-    this.res.off('close', this.onClientClose);
+    // The `close` listener stays: once settled it does nothing, and removing it from every
+    // response costs more than the call it would save.
     if (this.waitingForDrain && this.onDrain !== undefined) this.res.off('drain', this.onDrain);
     this.done(outcome);
   }
