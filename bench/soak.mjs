@@ -19,7 +19,7 @@ import http from 'node:http';
 import { fileURLToPath } from 'node:url';
 
 const role = process.argv[2] ?? 'main';
-const API_KEY = 'sk-soak0000000000000000000000000000';
+const API_KEY = 'sk-soak-bench-not-a-real-key-0000';
 const CHAT_PATH = '/compatible-mode/v1/chat/completions';
 
 if (role === 'upstream') await upstream();

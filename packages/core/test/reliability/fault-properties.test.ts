@@ -34,7 +34,7 @@ import {
 import { type MintWatch, watchMints } from './upstream-watch.js';
 
 /** Two tenants' permanent keys: random-looking, so that no 8-character fragment occurs by chance. */
-const KEYS = ['sk-Fq7Zx2Lm9Tw4Na1Kd8Pv3Rb6Hc0', 'sk-Gm5Yt8Qe2Wj7Ub4Xs1Zo9Ik3Lp6'] as const;
+const KEYS = ['sk-fault-tenant-a-Fq7Zx2Lm9Tw4Na1', 'sk-fault-tenant-b-Gm5Yt8Qe2Wj7Ub4'] as const;
 const SEED = Number(process.env.FC_SEED ?? 20251123);
 /** Runs of the provider property (the handler property does half): `FC_RUNS` for a deeper search. */
 const RUNS = Number(process.env.FC_RUNS ?? 30);
