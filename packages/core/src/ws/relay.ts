@@ -126,12 +126,7 @@ export function relay(client: WebSocket, upstream: WebSocket, options: RelayOpti
     clientClosed = true;
     if (!ending) {
       ending = true;
-      const forwarded = isSendableCloseCode(code)
-        ? code
-        : code === 1005
-          ? undefined
-          : (clientErrorCode ?? WS_CLOSE_GOING_AWAY);
-      closeWith(upstream, forwarded, reason);
+      closeWith(upstream, forwardedCloseCode(code, clientErrorCode ?? WS_CLOSE_GOING_AWAY), reason);
     }
     // The client is gone: nothing waits for Model Studio's close frame any more.
     if (upstream.readyState !== upstream.CLOSED && upstreamClosed === false) {
@@ -143,12 +138,11 @@ export function relay(client: WebSocket, upstream: WebSocket, options: RelayOpti
     upstreamClosed = true;
     if (!ending) {
       ending = true;
-      const forwarded = isSendableCloseCode(code)
-        ? code
-        : code === 1005
-          ? undefined
-          : (upstreamErrorCode ?? WS_CLOSE_UPSTREAM_LOST);
-      closeWith(client, forwarded, reason);
+      closeWith(
+        client,
+        forwardedCloseCode(code, upstreamErrorCode ?? WS_CLOSE_UPSTREAM_LOST),
+        reason,
+      );
     }
     if (client.readyState !== client.CLOSED && clientClosed === false) client.resume();
     finish();
@@ -207,4 +201,14 @@ export function relay(client: WebSocket, upstream: WebSocket, options: RelayOpti
       return client.bufferedAmount + upstream.bufferedAmount;
     },
   };
+}
+
+/**
+ * The close code to pass on to the other side: the received one when it may be sent in a close
+ * frame, none for 1005 (no code was given), else `fallback` (1006 and the like describe a lost
+ * connection and may not be sent).
+ */
+function forwardedCloseCode(code: number, fallback: number): number | undefined {
+  if (isSendableCloseCode(code)) return code;
+  return code === 1005 ? undefined : fallback;
 }
