@@ -10,7 +10,7 @@ import {
 import { rejection, until, useEmulator } from './emulator-fixture.js';
 
 /** A permanent key we can recognise anywhere, also by any 8-character fragment. */
-const SECRET = 'sk-Zq7RecognisablePermanentKey0042';
+const SECRET = 'sk-Zq7-Recognisable-PermanentKey-0042';
 const emulator = useEmulator({ apiKeys: [SECRET] });
 
 /** Every 8+ character fragment of `SECRET` that is found in `text`. */

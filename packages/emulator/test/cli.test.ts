@@ -91,8 +91,8 @@ describe('dashscope-emulator CLI', () => {
   });
 
   it('accepts --api-key and DASHSCOPE_EMULATOR_API_KEYS, printing only a prefix of custom keys', async () => {
-    const flagKey = 'sk-aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa';
-    const envKey = 'sk-bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb';
+    const flagKey = 'sk-aaa-cli-flag-key-aaaaaaaaaaaa';
+    const envKey = 'sk-bbb-cli-env-key-bbbbbbbbbbbbb';
     const r = run(['--port', '0', '--quiet', '--api-key', flagKey], {
       DASHSCOPE_EMULATOR_API_KEYS: ` ${envKey} ,`,
     });

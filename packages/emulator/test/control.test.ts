@@ -80,7 +80,7 @@ describe('control routes', () => {
 
   it('POST /__emulator/keys adds and revokes permanent keys without echoing them', async () => {
     const emulator = await start();
-    const key = 'sk-33333333333333333333333333333333';
+    const key = 'sk-control-added-key-3333333333';
     const added = await postJson(emulator, '/__emulator/keys', { add: key }, {});
     expect(added.status).toBe(200);
     expect(await added.text()).not.toContain(key);

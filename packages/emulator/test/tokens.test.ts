@@ -62,7 +62,7 @@ describe('POST /api/v1/tokens', () => {
 
   it.each([
     ['no Authorization header', {}],
-    ['an unknown key', bearer('sk-00000000000000000000000000000000')],
+    ['an unknown key', bearer('sk-unknown-key-000000000000000')],
     ['a non-Bearer scheme', { authorization: `Basic ${KEY}` }],
     ['an empty Bearer', { authorization: 'Bearer ' }],
   ])('answers 401 InvalidApiKey for %s', async (_name, headers) => {
@@ -79,7 +79,7 @@ describe('POST /api/v1/tokens', () => {
 
   it('answers 401 for a revoked key and accepts an added one', async () => {
     const emulator = await start();
-    const other = 'sk-11111111111111111111111111111111';
+    const other = 'sk-other-key-1111111111111111';
     emulator.addApiKey(other);
     expect(emulator.apiKeys).toEqual([KEY, other]);
     const ok = await fetch(emulator.url + PATHS.tokens, { method: 'POST', headers: bearer(other) });
@@ -94,12 +94,12 @@ describe('POST /api/v1/tokens', () => {
   });
 
   it('accepts only the configured apiKeys', async () => {
-    const emulator = await start({ apiKeys: ['sk-22222222222222222222222222222222'] });
+    const emulator = await start({ apiKeys: ['sk-listed-key-222222222222222'] });
     const res = await fetch(emulator.url + PATHS.tokens, { method: 'POST', headers: bearer() });
     expect(res.status).toBe(401);
     const ok = await fetch(emulator.url + PATHS.tokens, {
       method: 'POST',
-      headers: bearer('sk-22222222222222222222222222222222'),
+      headers: bearer('sk-listed-key-222222222222222'),
     });
     expect(ok.status).toBe(200);
   });

@@ -18,7 +18,7 @@ import Koa2 from 'koa2';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import WebSocket, { WebSocketServer } from 'ws';
 
-const PERMANENT_KEY = 'sk-wsmatrix0permanent0key000000000001';
+const PERMANENT_KEY = 'sk-ws-matrix-permanent-key-000001';
 const REALTIME = '/dashscope/api-ws/v1/realtime?model=qwen-omni-turbo-realtime';
 const INFERENCE = '/dashscope/api-ws/v1/inference';
 

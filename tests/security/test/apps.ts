@@ -19,9 +19,9 @@ import { dashscopeToken } from '@dashscope-token/express';
 import express, { type Request } from 'express';
 
 /** The permanent key: random-looking, so that no 8-character fragment occurs by chance. */
-export const PERMANENT_KEY = 'sk-Sx4Kv9Qd2Lr7Tz1Wm8Bn5Hc3Fj6';
+export const PERMANENT_KEY = 'sk-Sx4Kv9Qd2Lr7-Tz1Wm8Bn5Hc3Fj6';
 /** A second tenant's permanent key. */
-export const TENANT_KEY = 'sk-Pb8Ye3Nu6Ra1Vo4Xi9Gt2Ks7Mw5';
+export const TENANT_KEY = 'sk-Pb8Ye3Nu6Ra1-Vo4Xi9Gt2Ks7Mw5';
 export const PERMANENT_KEYS = [PERMANENT_KEY, TENANT_KEY] as const;
 
 /** Everything sent to clients and logged, across every app of a test file. */

@@ -19,9 +19,9 @@ import {
 import { closeAndCheckQuiescent } from '../reliability/quiescence.js';
 
 /** The permanent key the tests configure; it must never appear in any response. */
-export const PERMANENT_KEY = 'sk-proxytest0permanent0key0000000001';
+export const PERMANENT_KEY = 'sk-proxy-test-permanent-key-0001';
 /** A second tenant's permanent key. */
-export const SECOND_KEY = 'sk-proxytest0second0tenant0key000002';
+export const SECOND_KEY = 'sk-proxy-test-second-tenant-0002';
 
 /** Every response (status line, headers, body) any helper received, as text. */
 export const seenResponses: string[] = [];

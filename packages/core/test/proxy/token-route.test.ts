@@ -98,7 +98,7 @@ describe('token route', () => {
   });
 
   it("answers 502 (not 401) when Model Studio rejects the server's permanent key", async () => {
-    h = await startHarness({ handler: { apiKey: 'sk-proxytest0not0accepted0key00000' } });
+    h = await startHarness({ handler: { apiKey: 'sk-proxy-test-not-accepted-0000' } });
     const answer = await send(h.url, 'POST', TOKEN);
     expect(answer.status).toBe(502);
     expect(JSON.parse(answer.text)).toMatchObject({ code: 'InvalidApiKey' });

@@ -15,7 +15,7 @@ import {
 } from '../../src/index.js';
 
 /** The permanent key the tests configure; it must never appear in anything a client receives. */
-export const PERMANENT_KEY = 'sk-wstest00permanent00key0000000001';
+export const PERMANENT_KEY = 'sk-ws-test-permanent-key-0000001';
 
 /** Everything clients received from the proxy, as text. */
 export const received: string[] = [];

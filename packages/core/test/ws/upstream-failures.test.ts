@@ -139,7 +139,7 @@ describe('WebSocket proxy: upstream handshake failures', () => {
   });
 
   it('answers 502 when the server key is refused by the mint', async () => {
-    const { wsBase } = await start({ apiKey: 'sk-wstest00unknown00key000000000002' });
+    const { wsBase } = await start({ apiKey: 'sk-ws-test-unknown-key-00000002' });
     const answer = await refusal(`${wsBase}${INFERENCE}`);
     expect([answer.status, answer.json.code]).toEqual([502, 'InvalidApiKey']);
     expect(answer.body).not.toContain('unknown00key');
