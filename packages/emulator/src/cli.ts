@@ -106,10 +106,11 @@ async function main(): Promise<void> {
       k === DEFAULT_EMULATOR_API_KEY ? k : `${k.slice(0, 6)}… (from your configuration)`,
     )
     .join(', ');
-  process.stdout.write(`DashScope emulator listening on ${emulator.url}\n`);
-  process.stdout.write(`Accepted API key${apiKeys.length > 1 ? 's' : ''}: ${hint}\n`);
+  // One write, so whoever reads the URL line has the key line too.
   process.stdout.write(
-    `Try: curl -X POST '${emulator.url}/api/v1/tokens?expire_in_seconds=60' -H 'Authorization: Bearer <key>'\n`,
+    `DashScope emulator listening on ${emulator.url}\n` +
+      `Accepted API key${apiKeys.length > 1 ? 's' : ''}: ${hint}\n` +
+      `Try: curl -X POST '${emulator.url}/api/v1/tokens?expire_in_seconds=60' -H 'Authorization: Bearer <key>'\n`,
   );
 
   let stopping = false;
