@@ -13,13 +13,7 @@
 // commands, then stopped with SIGINT, which must end them with exit code 0. A README command
 // that no rule below knows how to run fails the run: add a rule, or fix the README.
 import { execFileSync, spawn } from 'node:child_process';
-import {
-  mkdirSync,
-  mkdtempSync,
-  readdirSync,
-  readFileSync,
-  writeFileSync,
-} from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 
