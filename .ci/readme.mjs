@@ -208,13 +208,14 @@ async function serve(entry, { env, cwd, curls = [], check } = {}) {
     report(false, `${where}: ${error.message}`);
   }
   for (const c of curls) await curl(c, env);
+  const before = server.output().length;
   const e = await server.interrupt();
-  const clean = e.code === 0;
-  report(
-    clean,
-    `${where}: Ctrl-C`,
-    clean ? 'exit 0' : `exit ${e.code} ${e.signal ?? ''}\n${server.output().slice(-800)}`,
-  );
+  // Clean: exit 0, or ended by the SIGINT itself (npm re-raises it once its child has exited,
+  // as a shell expects), and nothing that reads as an error after the Ctrl-C.
+  const after = server.output().slice(before);
+  const clean = (e.code === 0 || e.signal === 'SIGINT') && !/ERR_|Error|error:/i.test(after);
+  const how = e.code === 0 ? 'exit 0' : `ended by ${e.signal ?? `exit ${e.code}`}`;
+  report(clean, `${where}: Ctrl-C`, clean ? how : `${how}\n${after.slice(-800)}`);
   return ready.url;
 }
 
@@ -462,6 +463,7 @@ const RULES = [
     name: 'quick start',
     match: (e) =>
       e.command === 'corepack pnpm install && corepack pnpm demo' ||
+      e.command === 'corepack pnpm demo' ||
       e.command === 'corepack pnpm test',
     by: 'quickstart',
   },
