@@ -535,6 +535,12 @@ const RULES = [
     // Publishing is the one thing CI must not do: npm's dry-run mode, set in the environment.
     run: (e, env) => plain(e, { ...env, npm_config_dry_run: 'true' }),
   },
+  // A short profiling run (one 8 s contender), which the next command of its README reads.
+  {
+    name: 'bench profile',
+    match: (e) => / --only node-ours --phases throughput --rounds 1 .*--cpu-prof$/.test(e.command),
+    run: (e, env) => plain(e, env),
+  },
   {
     name: 'bench',
     match: (e) => /^corepack pnpm bench\b/.test(e.command),
