@@ -134,7 +134,7 @@ describe('parameter validation', () => {
     expect(res.status).toBe(400);
     const [frame] = parseNativeSse(await res.text());
     expect(frame).toMatchObject({ event: 'error', status: 400 });
-    expect((frame?.data as NativeError).message).toBe(
+    expect((frame?.data as NativeError | undefined)?.message).toBe(
       `${ALGO} Temperature should be in [0.0, 2.0)`,
     );
   });

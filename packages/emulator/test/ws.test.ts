@@ -121,9 +121,9 @@ describe('WebSocket /api-ws/v1/inference', () => {
       'audio',
       'sentence-end',
     ]);
-    expect((got[0]?.json as Event).payload.output?.original_text).toBe('Hello');
-    expect((got[3]?.json as Event).payload.usage).toEqual({ characters: 5 });
-    expect((got[7]?.json as Event).payload.output?.sentence?.index).toBe(1);
+    expect((got[0]?.json as Event | undefined)?.payload.output?.original_text).toBe('Hello');
+    expect((got[3]?.json as Event | undefined)?.payload.usage).toEqual({ characters: 5 });
+    expect((got[7]?.json as Event | undefined)?.payload.output?.sentence?.index).toBe(1);
     expect(got[2]?.data.toString()).toBe('emulated-audio:Hello');
     expect(got[6]?.data.toString()).toBe('emulated-audio:world');
     conn.ws.send(action('finish-task', taskId));

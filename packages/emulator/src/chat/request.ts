@@ -120,7 +120,7 @@ function checkOrdering(messages: ChatMessage[]): void {
       let j = i - 1;
       while (j >= 0 && messages[j]?.role === 'tool') j--;
       const before = messages[j];
-      if (!before || before.role !== 'assistant' || toolCallIds(before).length === 0) {
+      if (before?.role !== 'assistant' || toolCallIds(before).length === 0) {
         fail(
           `${ALGO} messages with role "tool" must be a response to a preceeding message with "tool_calls".`,
         );

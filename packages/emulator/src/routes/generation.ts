@@ -92,7 +92,6 @@ export async function generationRoute(ex: Exchange): Promise<void> {
   const lookup = lookUpModel(body.model, [multimodal ? 'multimodal' : 'chat'], 'native');
   if ('problem' in lookup) return fail(lookup.message);
   const info = lookup.model;
-  const model = info.id;
 
   const input = body.input;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {

@@ -35,7 +35,7 @@ function isObject(value: unknown): value is Record<string, unknown> {
 }
 
 /** `POST /api/v1/services/aigc/text2image/image-synthesis`: only async; answers a task id. */
-export function imageSynthesisRoute(ex: Exchange): void {
+export function imageSynthesisRoute(ex: Exchange) {
   const auth = ex.authenticate();
   if (!auth) return;
   const body = ex.jsonBody();
