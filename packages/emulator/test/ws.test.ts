@@ -140,16 +140,19 @@ describe('WebSocket /api-ws/v1/inference', () => {
     conn.ws.close();
   });
 
-  it('bills a CJK character as 2 characters ("你好" is 4)', async () => {
+  it('bills a CJK character as 2 characters ("你好" is 4, "你好, Bob" 9)', async () => {
     const emulator = await start();
     const conn = await open(wsUrl(emulator.url, INFERENCE), { headers: bearer() });
     conn.ws.send(runTask('t', 'tts'));
     await conn.next();
+    conn.ws.send(action('continue-task', 't', { text: '你好' }));
+    const first = (await conn.take(4))[3]?.json as Event | undefined;
+    expect(first?.payload.usage).toEqual({ characters: 4 });
     conn.ws.send(action('continue-task', 't', { text: '你好, Bob' }));
-    const end = (await conn.take(4))[3]?.json as Event;
-    expect(end.payload.usage).toEqual({ characters: 9 });
+    const second = (await conn.take(4))[3]?.json as Event | undefined;
+    expect(second?.payload.usage).toEqual({ characters: 13 });
     conn.ws.send(action('finish-task', 't'));
-    expect(((await conn.next()).json as Event).payload.usage).toEqual({ characters: 9 });
+    expect(((await conn.next()).json as Event).payload.usage).toEqual({ characters: 13 });
     conn.ws.close();
   });
 

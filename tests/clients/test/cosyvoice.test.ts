@@ -49,14 +49,19 @@ async function connect() {
 const isEvent = (name: string) => (m: Event | Buffer) =>
   !Buffer.isBuffer(m) && m.header.event === name;
 
+/** What the SDK repeats in run-task and continue-task payloads. */
+const TASK = {
+  model: 'cosyvoice-v2',
+  task_group: 'audio',
+  task: 'tts',
+  function: 'SpeechSynthesizer',
+};
+
 function start(taskId: string, parameters: Record<string, unknown>) {
   return JSON.stringify({
     header: { action: 'run-task', task_id: taskId, streaming: 'duplex' },
     payload: {
-      model: 'cosyvoice-v2',
-      task_group: 'audio',
-      task: 'tts',
-      function: 'SpeechSynthesizer',
+      ...TASK,
       input: {},
       parameters: {
         volume: 50,
@@ -76,13 +81,7 @@ function start(taskId: string, parameters: Record<string, unknown>) {
 function cont(taskId: string, input: Record<string, unknown>) {
   return JSON.stringify({
     header: { action: 'continue-task', task_id: taskId, streaming: 'duplex' },
-    payload: {
-      model: 'cosyvoice-v2',
-      task_group: 'audio',
-      task: 'tts',
-      function: 'SpeechSynthesizer',
-      input,
-    },
+    payload: { ...TASK, input },
   });
 }
 
