@@ -5,6 +5,7 @@ import {
   chatBody,
   generationBody,
   PATHS,
+  parseCompatibleSse,
   parseNativeSse,
   postJson,
   start,
@@ -158,6 +159,19 @@ describe('parameter validation', () => {
     const res = await postJson(emulator, PATHS.chat, chatBody('x', { n: 3 }));
     const body = (await res.json()) as { choices: Array<{ index: number }> };
     expect(body.choices.map((c) => c.index)).toEqual([0, 1, 2]);
+  });
+
+  it('streams n candidates under their own choice indexes', async () => {
+    const emulator = await start();
+    const res = await postJson(emulator, PATHS.chat, chatBody('x', { n: 2, stream: true }));
+    const chunks = parseCompatibleSse(await res.text()).slice(0, -1) as Array<{
+      choices: Array<{ index: number; delta: { content?: string }; finish_reason: string | null }>;
+    }>;
+    for (const index of [0, 1]) {
+      const mine = chunks.flatMap((c) => c.choices).filter((c) => c.index === index);
+      expect(mine.map((c) => c.delta.content ?? '').join('')).toContain('You said: "x"');
+      expect(mine.at(-1)?.finish_reason).toBe('stop');
+    }
   });
 
   it('cuts the answer at max_tokens with finish_reason length', async () => {

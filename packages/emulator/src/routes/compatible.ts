@@ -138,12 +138,12 @@ export async function chatCompletionsRoute(ex: Exchange): Promise<void> {
   }
 
   const includeUsage = streamOptions.include_usage === true;
-  const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
+  const chunk = (delta: Record<string, unknown>, finish: string | null, index = 0) => ({
     id,
     object: 'chat.completion.chunk',
     created,
     model,
-    choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+    choices: [{ index, delta, finish_reason: finish, logprobs: null }],
     ...(includeUsage ? { usage: null } : {}),
     system_fingerprint: null,
   });
@@ -151,7 +151,15 @@ export async function chatCompletionsRoute(ex: Exchange): Promise<void> {
     compatibleFrame(chunk({ role: 'assistant', content: '' }, null)),
     ...answerPieces(answer).map((piece) => compatibleFrame(chunk(deltaFor(piece), null))),
   ];
-  const tail = [compatibleFrame(chunk({}, answer.finishReason))];
+  // With n > 1 each candidate streams under its own choice index, one after the other.
+  for (let index = 1; index < request.n; index++) {
+    content.push(compatibleFrame(chunk({ role: 'assistant', content: '' }, null, index)));
+    for (const piece of answerPieces(answer))
+      content.push(compatibleFrame(chunk(deltaFor(piece), null, index)));
+  }
+  const tail = Array.from({ length: request.n }, (_, index) =>
+    compatibleFrame(chunk({}, answer.finishReason, index)),
+  );
   if (includeUsage) {
     tail.push(
       compatibleFrame({
@@ -160,7 +168,7 @@ export async function chatCompletionsRoute(ex: Exchange): Promise<void> {
         created,
         model,
         choices: [],
-        usage: compatibleUsage(answer, 1),
+        usage: compatibleUsage(answer, request.n),
         system_fingerprint: null,
       }),
     );
