@@ -51,11 +51,14 @@ export async function until(predicate: () => boolean, timeoutMs = 5000): Promise
 /** The rejection of `promise` (fails the test if it resolves). */
 export async function rejection(
   promise: Promise<unknown>,
+  label?: string,
 ): Promise<Error & Record<string, unknown>> {
+  let value: unknown;
   try {
-    await promise;
+    value = await promise;
   } catch (error) {
     return error as Error & Record<string, unknown>;
   }
-  throw new Error('expected the promise to reject');
+  const what = label === undefined ? '' : ` (${label})`;
+  throw new Error(`expected the promise to reject${what}; it resolved ${JSON.stringify(value)}`);
 }

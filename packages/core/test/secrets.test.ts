@@ -115,7 +115,7 @@ describe('the permanent key never appears in an error', () => {
       ]);
     }
     for (const [label, run] of paths) {
-      const error = await rejection(run());
+      const error = await rejection(run(), label);
       expectNoKey(label, error);
       emulator().clearFaults();
     }
@@ -131,7 +131,7 @@ describe('the permanent key never appears in an error', () => {
       onRefreshError: (e) => reported.push(e),
     };
     const capture = async (label: string, run: () => Promise<unknown>): Promise<void> => {
-      errors.push([label, await rejection(run())]);
+      errors.push([label, await rejection(run(), label)]);
     };
     const construct = (label: string, opts: TokenProviderOptions): void => {
       try {

@@ -81,9 +81,13 @@ describe('fault injection', () => {
   it('hang never answers; the client aborts and close() still returns', async () => {
     const emulator = await start();
     emulator.fault('chat', { type: 'hang' });
+    const client = new AbortController();
     const pending = postJson(emulator, PATHS.chat, chatBody(), bearer(), {
-      signal: AbortSignal.timeout(200),
+      signal: client.signal,
     });
+    // Leave only once the request has arrived (a fixed timer can fire before it does).
+    await emulator.waitForRequest((r) => r.route === 'chat');
+    client.abort();
     await expect(pending).rejects.toThrow();
     const closed = await emulator.waitForRequest((r) => r.clientClosedEarly);
     expect(closed.route).toBe('chat');
