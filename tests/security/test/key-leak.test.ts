@@ -1,9 +1,9 @@
 /**
  * The key-leak sweep: drive every route, every error path and every upstream fault through
  * Express (several mounts: guarded, multi-tenant, allowModels, CORS, body parser, short TTLs,
- * an unreachable upstream), Fastify 4 and 5 and plain node:http, capture every byte written to a client socket
- * and every line given to the logger, and search them for the permanent keys and every
- * 8-character fragment of them. Expected matches: 0. Log lines must also carry no
+ * an unreachable upstream), Fastify 4 and 5 and plain node:http, capture every byte written to
+ * a client socket and every line given to the logger, and search them for the permanent keys
+ * and every 8-character fragment of them. Expected matches: 0. Log lines must also carry no
  * `Authorization` or `Cookie` value: not the client's, not an injected or vended `st-` key.
  */
 
