@@ -223,7 +223,9 @@ function fastifyKind(name: string, Fastify: typeof fastify5): ServerKind {
       }
       // `app.dashscope` is the first registration's handler (the root mount's).
       const handlers = [app.dashscope as DashScopeHandler<unknown>];
-      app.get(APP_ROUTES.token, async (request) => tokenSummary(await request.dashscope.getToken()));
+      app.get(APP_ROUTES.token, async (request) =>
+        tokenSummary(await request.dashscope.getToken()),
+      );
       app.get(APP_ROUTES.hello, async (_request, reply) => reply.type('text/plain').send('hello'));
       app.get(APP_ROUTES.boom, async () => {
         throw new Error('boom');

@@ -9,9 +9,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type App,
   captured,
+  FASTIFY_APPS,
   keyFragments,
   PERMANENT_KEYS,
-  FASTIFY_APPS,
   sendRaw,
   startExpressApp,
   startFastifyApp,

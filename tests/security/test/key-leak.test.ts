@@ -20,12 +20,12 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type App,
   captured,
+  FASTIFY_APPS,
   keyFragments,
   PERMANENT_KEY,
   PERMANENT_KEYS,
   type RawAnswer,
   sendRaw,
-  FASTIFY_APPS,
   startExpressApp,
   startFastifyApp,
   startNodeApp,
