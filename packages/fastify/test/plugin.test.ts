@@ -120,6 +120,50 @@ describe.each([
     expect((await fetch(`${base}/dashscope/token`, { method: 'POST' })).status).toBe(404);
   });
 
+  it('serves several registrations, one prefix each', async () => {
+    app = Fastify() as unknown as FastifyInstance;
+    for (const prefix of ['/one', '/two']) {
+      await app.register(dashscopeToken, {
+        baseUrl: emulator.url,
+        apiKey: DEFAULT_EMULATOR_API_KEY,
+        prefix,
+      });
+    }
+    await app.listen({ port: 0, host: '127.0.0.1' });
+    const base = `http://127.0.0.1:${(app.server.address() as AddressInfo).port}`;
+    const statuses = await Promise.all(
+      ['/one/token', '/two/token', '/three/token'].map(
+        async (path) => (await fetch(`${base}${path}`, { method: 'POST' })).status,
+      ),
+    );
+    expect(statuses).toEqual([200, 200, 404]);
+    expect(app.dashscope.prefix).toBe('/one');
+  });
+
+  it('lets a proxied stream in flight finish when the app closes', async () => {
+    const base = await start();
+    emulator.setChunkDelay(20);
+    try {
+      const res = await fetch(`${base}${CHAT}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ ...JSON.parse(chat('stream while closing')), stream: true }),
+      });
+      const reader = res.body!.getReader();
+      const first = await reader.read();
+      const closing = app!.close();
+      app = undefined;
+      let text = new TextDecoder().decode(first.value);
+      for (let chunk = await reader.read(); !chunk.done; chunk = await reader.read()) {
+        text += new TextDecoder().decode(chunk.value);
+      }
+      await closing;
+      expect(text.trimEnd().endsWith('data: [DONE]')).toBe(true);
+    } finally {
+      emulator.setChunkDelay(1);
+    }
+  });
+
   it('proxies a JSON body before Fastify parses it (its parsers only see app routes)', async () => {
     const parsed: string[] = [];
     const base = await start({}, (app) => {
