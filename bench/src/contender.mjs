@@ -27,6 +27,20 @@ const [name, otherBuild] = fullName.split(/:(.*)/s);
 const ours = (pkg) =>
   import(otherBuild ? new URL(otherBuild, `file://${process.cwd()}/`).href : pkg);
 
+/** Fastify 5 without a logger on a plain `node:http` server of ours (not listening yet). */
+async function fastifyApp() {
+  const { default: Fastify } = await import('fastify');
+  let server;
+  const app = Fastify({
+    logger: false,
+    serverFactory(handler) {
+      server = http.createServer(handler);
+      return server;
+    },
+  });
+  return { app, server };
+}
+
 /** Contender builders: each returns `{server, tokenStats?}` (a `node:http` server, not listening). */
 const builders = {
   /** Express + http-proxy-middleware, key injected in `on.proxyReq`. */
@@ -52,16 +66,8 @@ const builders = {
 
   /** Fastify + @fastify/http-proxy, key injected with `rewriteRequestHeaders`. */
   async 'fastify-proxy'() {
-    const { default: Fastify } = await import('fastify');
+    const { app, server } = await fastifyApp();
     const { default: proxy } = await import('@fastify/http-proxy');
-    let server;
-    const app = Fastify({
-      logger: false,
-      serverFactory(handler) {
-        server = http.createServer(handler);
-        return server;
-      },
-    });
     await app.register(proxy, {
       upstream,
       prefix: PREFIX,
@@ -98,16 +104,8 @@ const builders = {
 
   /** Fastify + @dashscope-token/fastify (`app.register(dashscopeToken)`). */
   async 'fastify-ours'() {
-    const { default: Fastify } = await import('fastify');
+    const { app, server } = await fastifyApp();
     const { dashscopeToken } = await ours('@dashscope-token/fastify');
-    let server;
-    const app = Fastify({
-      logger: false,
-      serverFactory(handler) {
-        server = http.createServer(handler);
-        return server;
-      },
-    });
     await app.register(dashscopeToken, { apiKey: BENCH_API_KEY, baseUrl: upstream });
     await app.ready();
     return { server, tokenStats: () => app.dashscope.provider.stats() };

@@ -234,18 +234,9 @@ function fastifyKind(name: string, Fastify: typeof fastify5): ServerKind {
         appErrors.push(error);
         reply.code(500).type('text/plain').send('boom');
       });
-      await app.listen({ port: 0, host: '127.0.0.1' });
-      const port = (app.server.address() as AddressInfo).port;
-      return {
-        base: `http://127.0.0.1:${port}`,
-        port,
-        handlers,
-        appErrors,
-        async close() {
-          app.server.closeAllConnections();
-          await app.close();
-        },
-      };
+      await app.ready();
+      const port = await listen(app.server);
+      return running(app.server, port, handlers, appErrors, () => app.close());
     },
   };
 }
