@@ -3,6 +3,22 @@
  * dev dependencies of this package) as an HTTP server on 127.0.0.1. The script reports its
  * port on stdout as one line `READY <port>` (`fixtures/serve.mjs` does that for a Fetch
  * handler); the start is bounded in time, and `close()` kills the process.
+ *
+ * A Fetch handler plugs in as a script in `fixtures/`, configured through the environment (the
+ * emulator runs in the test process, reached over 127.0.0.1):
+ *
+ *   // fixtures/fetch-handler.mjs
+ *   import { createFetchHandler } from '@dashscope-token/fetch';
+ *   import { serve } from './serve.mjs';
+ *   serve(createFetchHandler().fetch); // key and upstream: DASHSCOPE_API_KEY, DASHSCOPE_BASE_URL
+ *
+ *   // a test
+ *   const server = await startRuntimeServer('deno', 'fetch-handler.mjs', {
+ *     env: { DASHSCOPE_API_KEY: key, DASHSCOPE_BASE_URL: emulator.url },
+ *   });
+ *
+ * Bun calls `fetch(request, server)`, Deno `fetch(request, info)`: the handler's `fetch` must
+ * not depend on `this` and must ignore a second argument it does not expect.
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
