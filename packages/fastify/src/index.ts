@@ -63,19 +63,24 @@ function hookFor(handler: DashScopeHandler<FastifyRequest>): onRequestHookHandle
   };
 }
 
+/** Marks the `upgrade` listeners of this plugin (one per registration). */
+const OURS = Symbol('dashscope-token upgrade listener');
+
 /**
  * The `upgrade` listener on Fastify's server: proxies upgrades under `prefix`; leaves the
- * others to the server's other `upgrade` listeners, or, when there is none, closes the socket
- * as Node does for an upgrade nobody listens to.
+ * others to the server's other `upgrade` listeners, or, when there are only this plugin's (and
+ * this is the last of them), closes the socket, as Node does for an upgrade nobody listens to.
  */
 function upgradeListenerFor(
   server: FastifyInstance['server'],
   handler: DashScopeHandler<FastifyRequest>,
 ) {
-  return function dashscopeUpgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+  const listener = (req: IncomingMessage, socket: Duplex, head: Buffer): void => {
     if (handler.upgrade(req, socket, head)) return;
-    if (server.listenerCount('upgrade') === 1) socket.destroy();
+    const listeners = server.listeners('upgrade');
+    if (listeners.at(-1) === listener && listeners.every((l) => OURS in l)) socket.destroy();
   };
+  return Object.assign(listener, { [OURS]: true });
 }
 
 const plugin: FastifyPluginAsync<DashScopeFastifyOptions> = async (app, options) => {

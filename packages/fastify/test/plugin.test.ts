@@ -31,6 +31,18 @@ afterAll(async () => {
   await emulator?.close();
 });
 
+/** `open`, or the error message of a WebSocket client that could not connect. */
+function upgradeOutcome(url: string): Promise<string> {
+  return new Promise((resolve) => {
+    const socket = new WebSocket(url);
+    socket.once('open', () => {
+      socket.close();
+      resolve('open');
+    });
+    socket.once('error', (error) => resolve(error.message));
+  });
+}
+
 function chat(prompt: string) {
   return JSON.stringify({ model: 'qwen-plus', messages: [{ role: 'user', content: prompt }] });
 }
@@ -138,6 +150,9 @@ describe.each([
     );
     expect(statuses).toEqual([200, 200, 404]);
     expect(app.dashscope.prefix).toBe('/one');
+    expect(await upgradeOutcome(`${base.replace('http:', 'ws:')}/elsewhere`)).toMatch(
+      /socket hang up|ECONNRESET/,
+    );
   });
 
   it('lets a proxied stream in flight finish when the app closes', async () => {
@@ -250,12 +265,9 @@ describe.each([
 
   it('closes an upgrade outside the prefix when nothing else listens for upgrades', async () => {
     const base = await start();
-    const outcome = await new Promise<string>((resolve) => {
-      const socket = new WebSocket(`${base.replace('http:', 'ws:')}/elsewhere`);
-      socket.once('open', () => resolve('open'));
-      socket.once('error', (error) => resolve(error.message));
-    });
-    expect(outcome).toMatch(/socket hang up|ECONNRESET/);
+    expect(await upgradeOutcome(`${base.replace('http:', 'ws:')}/elsewhere`)).toMatch(
+      /socket hang up|ECONNRESET/,
+    );
   });
 
   it('closes the handler with the app: its upstream connections and its WebSocket sessions', async () => {
