@@ -56,7 +56,10 @@ const DEFAULT_CONTENDERS = [
 ];
 const ALL_PHASES = ['throughput', 'halfload', 'sse', 'stampede', 'token'];
 
+// `pnpm bench -- --quick` inside bench/ hands the script a leading `--`; turbo does not.
+const argv = process.argv.slice(2);
 const { values: flags } = parseArgs({
+  args: argv[0] === '--' ? argv.slice(1) : argv,
   options: {
     quick: { type: 'boolean', default: false },
     soak: { type: 'boolean', default: false },

@@ -109,18 +109,27 @@ async function closeAll() {
   await Promise.allSettled([dashscope.close(), emulator?.close()]);
 }
 
-let stopping = false;
+// Ctrl-C reaches this process twice under `pnpm demo`: from the terminal, and forwarded by
+// pnpm. A signal within a second of the first is that same Ctrl-C; a later one stops at once.
+// Once everything is closed the process exits itself, so that no late duplicate finds it half
+// torn down (which would end it "by signal", and pnpm with it).
+let stoppingSince = 0;
 async function shutdown(signal) {
-  if (stopping) process.exit(1); // a second Ctrl-C: stop now
-  stopping = true;
+  if (stoppingSince) {
+    if (performance.now() - stoppingSince > 1000) process.exit(1); // a second Ctrl-C: stop now
+    return;
+  }
+  stoppingSince = performance.now();
   console.log(`\n${signal}: shutting down.`);
-  await closeAll();
-  console.log('Stopped.');
-  // Everything is closed, so Node exits by itself; if something still holds it, say so.
-  setTimeout(() => {
+  const closed = closeAll();
+  const stuck = setTimeout(() => {
     console.error('Something is still running after shutdown; exiting anyway.');
     process.exit(1);
-  }, 3000).unref();
+  }, 3000);
+  await closed;
+  clearTimeout(stuck);
+  console.log('Stopped.');
+  process.exit(0);
 }
 process.on('SIGINT', shutdown);
 process.on('SIGTERM', shutdown);

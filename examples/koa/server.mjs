@@ -52,6 +52,10 @@ Try:
 Press Ctrl-C to stop.`);
 });
 
+// Ctrl-C reaches this process twice under `pnpm start`: from the terminal, and forwarded by
+// pnpm. The second is the same Ctrl-C, so it is ignored; and the process exits itself once
+// everything is closed, so that no late duplicate finds it half torn down (which would end it
+// "by signal", and pnpm with it).
 let stopping = false;
 async function shutdown(signal) {
   if (stopping) return;
@@ -61,6 +65,7 @@ async function shutdown(signal) {
   server.closeAllConnections();
   await dashscope.close();
   await emulator?.close();
+  process.exit(0);
 }
 process.on('SIGINT', shutdown);
 process.on('SIGTERM', shutdown);

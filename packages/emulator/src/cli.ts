@@ -113,17 +113,22 @@ async function main(): Promise<void> {
       `Try: curl -X POST '${emulator.url}/api/v1/tokens?expire_in_seconds=60' -H 'Authorization: Bearer <key>'\n`,
   );
 
-  let stopping = false;
+  // Under `npx` / `pnpm exec` a Ctrl-C arrives twice (from the terminal, and forwarded by the
+  // package manager): a signal within a second of the first is that same Ctrl-C.
+  let stoppingSince = 0;
   const stop = (signal: NodeJS.Signals) => {
-    if (stopping) process.exit(1);
-    stopping = true;
+    if (stoppingSince) {
+      if (performance.now() - stoppingSince > 1000) process.exit(1);
+      return;
+    }
+    stoppingSince = performance.now();
     if (!quiet) process.stdout.write(`Received ${signal}, stopping.\n`);
     emulator.close().then(
       () => process.exit(0),
       () => process.exit(1),
     );
   };
-  // A second signal while stopping exits at once (code 1).
+  // A second Ctrl-C (more than a second later) while stopping exits at once (code 1).
   process.on('SIGINT', () => stop('SIGINT'));
   process.on('SIGTERM', () => stop('SIGTERM'));
 }

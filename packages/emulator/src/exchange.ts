@@ -130,6 +130,16 @@ export class Exchange {
       this.sendError('invalid-api-key');
       return undefined;
     }
+    const workspace = this.req.headers['x-dashscope-workspace'];
+    if (
+      !this.state.workspaces.allows(
+        typeof workspace === 'string' ? workspace.trim() : undefined,
+        check.workspace,
+      )
+    ) {
+      this.sendError('invalid-api-key');
+      return undefined;
+    }
     this.auth = check;
     return check;
   }

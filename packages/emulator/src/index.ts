@@ -4,7 +4,13 @@
  *
  * @packageDocumentation
  */
-export { DEFAULT_EMULATOR_API_KEY, startEmulator } from './server.js';
+export { type Endpoint, MODELS, type ModelInfo, type Thinking } from './catalogue.js';
+export {
+  DEFAULT_EMULATOR_API_KEY,
+  DEFAULT_EMULATOR_WORKSPACE,
+  startEmulator,
+} from './server.js';
+export { FAIL_MARKER, TASK_PENDING_SECONDS, TASK_RUNNING_SECONDS } from './tasks.js';
 export type {
   Emulator,
   EmulatorFault,

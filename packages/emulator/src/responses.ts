@@ -16,6 +16,8 @@ export function dialectOf(pathname: string): Dialect {
 export type ErrorKind =
   | 'invalid-api-key'
   | 'invalid-parameter'
+  | 'model-not-found'
+  | 'access-denied'
   | 'not-found'
   | 'method-not-allowed'
   | 'too-large'
@@ -47,6 +49,25 @@ const ERRORS: Record<ErrorKind, ErrorSpec> = {
     compatType: 'invalid_request_error',
     compatCode: 'invalid_parameter_error',
     compatMessage: 'Invalid parameter.',
+  },
+  // Error messages page and issue #14: compatible mode answers 404 `model_not_found`,
+  // native 400 `InvalidParameter` "Model not exist." (the message is set per model by callers).
+  'model-not-found': {
+    status: 400,
+    code: 'InvalidParameter',
+    message: 'Model not exist.',
+    compatType: 'invalid_request_error',
+    compatCode: 'model_not_found',
+    compatMessage: 'The model does not exist or you do not have access to it.',
+  },
+  // Error messages page: 403 AccessDenied ("current user api does not support asynchronous calls").
+  'access-denied': {
+    status: 403,
+    code: 'AccessDenied',
+    message: 'Access denied.',
+    compatType: 'invalid_request_error',
+    compatCode: 'access_denied',
+    compatMessage: 'Access denied.',
   },
   'not-found': {
     status: 404,
@@ -100,7 +121,8 @@ export function errorFor(
 ): { status: number; body: Record<string, unknown> } {
   const spec = ERRORS[kind];
   return {
-    status: spec.status,
+    // Compatible mode answers an unknown model with 404 (native: 400).
+    status: kind === 'model-not-found' && dialect === 'compatible' ? 404 : spec.status,
     body:
       dialect === 'native'
         ? nativeError(spec.code, message ?? spec.message, requestId)

@@ -3,6 +3,13 @@ import { chatCompletionsRoute, modelsRoute } from './routes/compatible.js';
 import { CONTROL_ROUTES } from './routes/control.js';
 import { compatibleEmbeddingsRoute, nativeEmbeddingsRoute } from './routes/embeddings.js';
 import { generationRoute } from './routes/generation.js';
+import {
+  FILES_PREFIX,
+  fileRoute,
+  imageSynthesisRoute,
+  TASKS_PREFIX,
+  taskRoute,
+} from './routes/images.js';
 import { tokensRoute } from './routes/tokens.js';
 import type { RecordedRoute } from './types.js';
 
@@ -47,6 +54,12 @@ const INFERENCE: Record<string, RouteMatch> = {
     streams: false,
     handle: compatibleEmbeddingsRoute,
   },
+  '/api/v1/services/aigc/text2image/image-synthesis': {
+    route: 'images',
+    methods: ['POST'],
+    streams: false,
+    handle: imageSynthesisRoute,
+  },
   '/compatible-mode/v1/models': {
     route: 'models',
     methods: ['GET'],
@@ -58,6 +71,10 @@ const INFERENCE: Record<string, RouteMatch> = {
 /** The route serving `pathname` (exact match, no trailing slash), if any. */
 export function matchRoute(pathname: string, controlRoutes: boolean): RouteMatch | undefined {
   if (Object.hasOwn(INFERENCE, pathname)) return INFERENCE[pathname];
+  if (pathname.startsWith(TASKS_PREFIX) && pathname.length > TASKS_PREFIX.length)
+    return { route: 'tasks', methods: ['GET'], streams: false, handle: taskRoute };
+  if (pathname.startsWith(FILES_PREFIX))
+    return { route: 'files', methods: ['GET'], streams: false, handle: fileRoute };
   if (controlRoutes && Object.hasOwn(CONTROL_ROUTES, pathname)) {
     const byMethod = CONTROL_ROUTES[pathname] as Record<string, (ex: Exchange) => void>;
     return {

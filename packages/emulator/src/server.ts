@@ -16,8 +16,10 @@ import { RECORDED_BODY_BYTES, Recorder } from './recorder.js';
 import { matchRoute } from './router.js';
 import { sleep } from './sleep.js';
 import { checkMs, type EmulatorState } from './state.js';
+import { TaskStore } from './tasks.js';
 import { defaultReply } from './text.js';
 import type { Emulator, EmulatorOptions, RecordedRequest } from './types.js';
+import { Workspaces } from './workspaces.js';
 import { createWebSocketEndpoints } from './ws/endpoints.js';
 
 /**
@@ -25,6 +27,12 @@ import { createWebSocketEndpoints } from './ws/endpoints.js';
  * real key (`sk-` and 32 letters and digits) so validation code treats it like one.
  */
 export const DEFAULT_EMULATOR_API_KEY = 'sk-emulator000000000000000000000000';
+
+/**
+ * The workspace the emulator knows by default (an `X-DashScope-WorkSpace` it accepts), shaped
+ * like Model Studio's workspace ids (`llm-…`).
+ */
+export const DEFAULT_EMULATOR_WORKSPACE = 'llm-emulator';
 
 function copyHeaders(headers: IncomingHttpHeaders): Record<string, string | string[]> {
   const out: Record<string, string | string[]> = {};
@@ -86,6 +94,9 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
   const state: EmulatorState = {
     clock: new Clock(options.clockOffsetSeconds ?? 0),
     keys: new KeyStore(options.apiKeys ?? [DEFAULT_EMULATOR_API_KEY]),
+    workspaces: new Workspaces(options.workspaces ?? [DEFAULT_EMULATOR_WORKSPACE]),
+    tasks: new TaskStore(),
+    baseUrl: '',
     faults: new FaultQueue(),
     recorder: new Recorder(),
     latencyMs: checkMs('latencyMs', options.latencyMs ?? 0),
@@ -216,6 +227,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
           ? `[${host}]`
           : host;
   const url = `http://${urlHost}:${port}`;
+  state.baseUrl = url;
 
   const emulator: Emulator = {
     url,
@@ -258,8 +270,10 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
         openWebSockets: state.openWebSockets,
       };
     },
-    addApiKey(key) {
-      state.keys.add(key);
+    addApiKey(key, keyOptions) {
+      const workspace = keyOptions?.workspace;
+      if (workspace !== undefined) state.workspaces.add(workspace);
+      state.keys.add(key, workspace);
     },
     revokeApiKey(key) {
       state.keys.revoke(key);

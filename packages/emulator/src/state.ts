@@ -2,11 +2,17 @@ import type { Clock } from './clock.js';
 import type { FaultQueue } from './faults.js';
 import type { KeyStore } from './keys.js';
 import type { Recorder } from './recorder.js';
+import type { TaskStore } from './tasks.js';
+import type { Workspaces } from './workspaces.js';
 
 /** Everything a route handler may read or change; one per running emulator. */
 export interface EmulatorState {
   clock: Clock;
   keys: KeyStore;
+  workspaces: Workspaces;
+  tasks: TaskStore;
+  /** The emulator's own URL (result files are served under it); set once it listens. */
+  baseUrl: string;
   faults: FaultQueue;
   recorder: Recorder;
   latencyMs: number;

@@ -22,6 +22,13 @@ export interface EmulatorOptions {
    */
   apiKeys?: string[];
   /**
+   * Workspace ids the emulator knows: a request whose `X-DashScope-WorkSpace` names another
+   * one is refused (401 `InvalidApiKey`). Keys given in `apiKeys` are not bound to a workspace
+   * and may call any known one; bind a key with `addApiKey(key, { workspace })`.
+   * @default [DEFAULT_EMULATOR_WORKSPACE]
+   */
+  workspaces?: string[];
+  /**
    * Delay between two streamed chunks (SSE frames), in milliseconds.
    * @default 30
    */
@@ -86,6 +93,9 @@ export interface EmulatorOptions {
  * - `chat`: `POST /compatible-mode/v1/chat/completions`
  * - `embeddings`: native and OpenAI-compatible embeddings
  * - `models`: `GET /compatible-mode/v1/models`
+ * - `images`: `POST /api/v1/services/aigc/text2image/image-synthesis` (async image synthesis)
+ * - `tasks`: `GET /api/v1/tasks/{task_id}`
+ * - `files`: `GET /emulator-files/…` (the result files of tasks)
  * - `ws-inference`: WebSocket handshakes on `/api-ws/v1/inference` (speech)
  * - `ws-realtime`: WebSocket handshakes on `/api-ws/v1/realtime` (Qwen-Omni / TTS realtime)
  */
@@ -95,6 +105,9 @@ export type EmulatorRoute =
   | 'chat'
   | 'embeddings'
   | 'models'
+  | 'images'
+  | 'tasks'
+  | 'files'
   | 'ws-inference'
   | 'ws-realtime'
   | '*';
@@ -228,8 +241,13 @@ export interface Emulator {
   clearRequests(): void;
   /** Counters: tokens issued, requests per route, open connections. */
   stats(): EmulatorStats;
-  /** Accepts one more permanent key. */
-  addApiKey(key: string): void;
+  /**
+   * Accepts one more permanent key. With `workspace`, the key belongs to that workspace (added
+   * to the known ones): a call with another `X-DashScope-WorkSpace` is refused, and temporary
+   * keys it mints inherit the binding.
+   * @param options.workspace @default not bound (any known workspace)
+   */
+  addApiKey(key: string, options?: { workspace?: string }): void;
   /**
    * Stops accepting a permanent key (minting and inference answer 401). Temporary keys it
    * minted stay valid until they expire: Model Studio documents that they cannot be revoked.

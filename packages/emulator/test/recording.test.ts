@@ -4,7 +4,7 @@ import { bearer, chatBody, generationBody, KEY, mint, PATHS, postJson, start } f
 
 describe('request recording', () => {
   it('records method, path with query, headers incl. authorization and cookie, body', async () => {
-    const emulator = await start();
+    const emulator = await start({ workspaces: ['ws-1'] });
     const { token } = await mint(emulator, 30);
     await postJson(emulator, `${PATHS.chat}?trace=1`, chatBody('recorded'), {
       ...bearer(token),

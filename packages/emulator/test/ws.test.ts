@@ -18,7 +18,7 @@ function runTask(taskId: string, task: 'asr' | 'tts', extra: Record<string, unkn
       task,
       function: task === 'asr' ? 'recognition' : 'SpeechSynthesizer',
       model: task === 'asr' ? 'paraformer-realtime-v2' : 'cosyvoice-v2',
-      parameters: {},
+      parameters: task === 'tts' ? { voice: 'longxiaochun_v2' } : {},
       input: {},
       ...extra,
     },
@@ -36,7 +36,9 @@ type Event = {
   header: { event: string; task_id: string; error_code?: string; error_message?: string };
   payload: {
     output?: {
-      sentence?: { text?: string; sentence_end?: boolean };
+      type?: string;
+      original_text?: string;
+      sentence?: { index?: number; text?: string; sentence_end?: boolean };
       bytes_received?: number;
       frames_received?: number;
     };
@@ -89,7 +91,7 @@ describe('WebSocket /api-ws/v1/inference', () => {
     expect(emulator.stats().requests['ws-inference']).toBe(1);
   });
 
-  it('runs a synthesis task: a result and a binary audio frame per continue-task', async () => {
+  it('runs a synthesis task: sentence-begin, sentence-synthesis + audio, sentence-end per text', async () => {
     const emulator = await start();
     const conn = await open(wsUrl(emulator.url, `${INFERENCE}/`), { headers: bearer() });
     const taskId = randomUUID();
@@ -97,11 +99,33 @@ describe('WebSocket /api-ws/v1/inference', () => {
     expect(((await conn.next()).json as Event).header.event).toBe('task-started');
     conn.ws.send(action('continue-task', taskId, { text: 'Hello' }));
     conn.ws.send(action('continue-task', taskId, { text: 'world' }));
-    const got = await conn.take(4);
-    expect(got.map((r) => r.binary)).toEqual([false, true, false, true]);
-    expect((got[0]?.json as Event | undefined)?.payload.usage).toEqual({ characters: 5 });
-    expect(got[1]?.data.toString()).toBe('emulated-audio:Hello');
-    expect(got[3]?.data.toString()).toBe('emulated-audio:world');
+    const got = await conn.take(8);
+    expect(got.map((r) => r.binary)).toEqual([
+      false,
+      false,
+      true,
+      false,
+      false,
+      false,
+      true,
+      false,
+    ]);
+    const types = got.map((r) => (r.binary ? 'audio' : (r.json as Event).payload.output?.type));
+    expect(types).toEqual([
+      'sentence-begin',
+      'sentence-synthesis',
+      'audio',
+      'sentence-end',
+      'sentence-begin',
+      'sentence-synthesis',
+      'audio',
+      'sentence-end',
+    ]);
+    expect((got[0]?.json as Event | undefined)?.payload.output?.original_text).toBe('Hello');
+    expect((got[3]?.json as Event | undefined)?.payload.usage).toEqual({ characters: 5 });
+    expect((got[7]?.json as Event | undefined)?.payload.output?.sentence?.index).toBe(1);
+    expect(got[2]?.data.toString()).toBe('emulated-audio:Hello');
+    expect(got[6]?.data.toString()).toBe('emulated-audio:world');
     conn.ws.send(action('finish-task', taskId));
     const finished = (await conn.next()).json as Event;
     expect(finished.header.event).toBe('task-finished');
@@ -116,28 +140,76 @@ describe('WebSocket /api-ws/v1/inference', () => {
     conn.ws.close();
   });
 
-  it('answers protocol mistakes with task-failed', async () => {
+  it('bills a CJK character as 2 characters ("你好" is 4, "你好, Bob" 9)', async () => {
     const emulator = await start();
     const conn = await open(wsUrl(emulator.url, INFERENCE), { headers: bearer() });
-    const failures: Event[] = [];
-    const expectFailure = async (message: string | Buffer) => {
-      conn.ws.send(message);
-      const e = (await conn.next()).json as Event;
-      expect(e.header.event).toBe('task-failed');
-      expect(e.header.error_code).toBe('InvalidParameter');
-      failures.push(e);
-    };
-    await expectFailure('not json');
-    await expectFailure(Buffer.from('audio before any task'));
-    await expectFailure(action('continue-task', 'nope', { text: 'x' }));
-    await expectFailure(runTask('t1', 'asr', { model: '' }));
-    await expectFailure(runTask('t1', 'translate' as 'asr'));
-    await expectFailure(JSON.stringify({ header: { action: 'dance', task_id: 't1' } }));
-    expect(failures[3]?.header.error_message).toBe('payload.model is required.');
+    conn.ws.send(runTask('t', 'tts'));
+    await conn.next();
+    conn.ws.send(action('continue-task', 't', { text: '你好' }));
+    const first = (await conn.take(4))[3]?.json as Event | undefined;
+    expect(first?.payload.usage).toEqual({ characters: 4 });
+    conn.ws.send(action('continue-task', 't', { text: '你好, Bob' }));
+    const second = (await conn.take(4))[3]?.json as Event | undefined;
+    expect(second?.payload.usage).toEqual({ characters: 13 });
+    conn.ws.send(action('finish-task', 't'));
+    expect(((await conn.next()).json as Event).payload.usage).toEqual({ characters: 13 });
+    conn.ws.close();
+  });
+
+  it('accepts continue-task with input {flush: true}, as the SDK streaming_flush() sends it', async () => {
+    const emulator = await start();
+    const conn = await open(wsUrl(emulator.url, INFERENCE), { headers: bearer() });
+    conn.ws.send(runTask('t', 'tts'));
+    await conn.next();
+    conn.ws.send(action('continue-task', 't', { text: 'Hi' }));
+    await conn.take(4);
+    conn.ws.send(action('continue-task', 't', { flush: true }));
+    conn.ws.send(action('finish-task', 't'));
+    const finished = (await conn.next()).json as Event;
+    expect(finished.header.event).toBe('task-finished');
+    expect(finished.payload.usage).toEqual({ characters: 2 });
+    conn.ws.close();
+  });
+
+  it.each([
+    ['invalid JSON', 'not json', undefined],
+    ['audio before any task', Buffer.from('audio before any task'), undefined],
+    ['continue-task without a task', action('continue-task', 'nope', { text: 'x' }), undefined],
+    ['a run-task without model', runTask('t1', 'asr', { model: '' }), 'payload.model is required.'],
+    ['an unknown model', runTask('t1', 'asr', { model: 'Paraformer-X' }), 'Model not exist.'],
+    ['an unknown task', runTask('t1', 'translate' as 'asr'), undefined],
+    [
+      'a synthesis run-task without voice',
+      runTask('t1', 'tts', { parameters: {} }),
+      'payload.parameters.voice is required.',
+    ],
+    [
+      'an unknown action',
+      JSON.stringify({ header: { action: 'dance', task_id: 't1' } }),
+      undefined,
+    ],
+  ])('answers %s with task-failed, then closes the connection', async (_name, message, text) => {
+    const emulator = await start();
+    const conn = await open(wsUrl(emulator.url, INFERENCE), { headers: bearer() });
+    conn.ws.send(message);
+    const e = (await conn.next()).json as Event;
+    expect(e.header.event).toBe('task-failed');
+    expect(e.header.error_code).toBe('InvalidParameter');
+    if (text !== undefined) expect(e.header.error_message).toBe(text);
+    expect((await conn.closed).code).toBe(1000);
+  });
+
+  it('fails a second run-task while one runs, and closes the connection', async () => {
+    const emulator = await start();
+    const conn = await open(wsUrl(emulator.url, INFERENCE), { headers: bearer() });
     conn.ws.send(runTask('t2', 'asr'));
     expect(((await conn.next()).json as Event).header.event).toBe('task-started');
-    await expectFailure(runTask('t3', 'asr'));
-    conn.ws.close();
+    conn.ws.send(runTask('t3', 'asr'));
+    expect(((await conn.next()).json as Event).header.event).toBe('task-failed');
+    expect((await conn.closed).code).toBe(1000);
+    // No task-finished after a failure: the session is over.
+    const record = await emulator.waitForRequest((r) => r.closeCode !== undefined);
+    expect(record.clientClosedEarly).toBe(false);
   });
 
   it('accepts ?api_key= on the handshake, as the browser samples do (and never logs it)', async () => {
@@ -196,6 +268,27 @@ describe('WebSocket /api-ws/v1/realtime', () => {
     });
     expect(refusal.status).toBe(400);
     expect(JSON.parse(refusal.body)).toMatchObject({ code: 'InvalidParameter' });
+  });
+
+  it('refuses an unknown realtime model on the handshake (400 "Model not exist.")', async () => {
+    const emulator = await start();
+    const refusal = await refused(wsUrl(emulator.url, '/api-ws/v1/realtime?model=qwen-plus'), {
+      headers: bearer(),
+    });
+    expect(refusal.status).toBe(400);
+    expect(JSON.parse(refusal.body)).toMatchObject({
+      code: 'InvalidParameter',
+      message: 'Model not exist.',
+    });
+  });
+
+  it('refuses a handshake naming an unknown workspace', async () => {
+    const emulator = await start();
+    const refusal = await refused(wsUrl(emulator.url, REALTIME), {
+      headers: { ...bearer(), 'X-DashScope-WorkSpace': 'llm-nope' },
+    });
+    expect(refusal.status).toBe(401);
+    expect(JSON.parse(refusal.body)).toMatchObject({ code: 'InvalidApiKey' });
   });
 
   it('selects the first subprotocol offered', async () => {

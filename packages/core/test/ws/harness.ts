@@ -260,7 +260,8 @@ export function runTask(taskId: string, task: 'asr' | 'tts'): string {
       task,
       function: task === 'asr' ? 'recognition' : 'SpeechSynthesizer',
       model: task === 'asr' ? 'paraformer-realtime-v2' : 'cosyvoice-v2',
-      parameters: {},
+      // CosyVoice requires a voice on run-task.
+      parameters: task === 'tts' ? { voice: 'longxiaochun_v2' } : {},
       input: {},
     },
   });

@@ -139,7 +139,8 @@ describe('WebSocket proxy: relaying', () => {
     conn.ws.send(runTask('task-2', 'tts'));
     await conn.next();
     conn.ws.send(taskAction('continue-task', 'task-2', { text: 'Hello' }));
-    const [result, audio] = await conn.take(2);
+    // sentence-begin, sentence-synthesis, the audio frame, sentence-end.
+    const [result, , audio] = await conn.take(4);
     expect((result?.json as Event | undefined)?.header.event).toBe('result-generated');
     expect(audio?.binary).toBe(true);
     expect(audio?.data.toString()).toBe('emulated-audio:Hello');

@@ -1,20 +1,75 @@
+import { modelIds } from '../catalogue.js';
+import { type AnswerPiece, answerPieces, type ChatAnswer, decideAnswer } from '../chat/answer.js';
+import {
+  type ChatMessage,
+  type ChatRequest,
+  RequestProblem,
+  readChatRequest,
+} from '../chat/request.js';
 import type { Exchange } from '../exchange.js';
 import { answerWithFault } from '../fault-answer.js';
 import { compatibleError, customError } from '../responses.js';
 import { compatibleFrame, runStream } from '../sse.js';
-import { countTokens, lastUserText, splitIntoChunks } from '../text.js';
-import { allText, checkMessages, checkModel } from './validate.js';
+import { allText, checkMessages, lookUpModel } from './validate.js';
 
-/** Models listed by `GET /compatible-mode/v1/models`. */
-export const LISTED_MODELS: readonly string[] = [
-  'qwen-plus',
-  'qwen-turbo',
-  'qwen-max',
-  'qwen3-max',
-  'qwen-flash',
-  'text-embedding-v4',
-  'text-embedding-v3',
-];
+/** Models listed by `GET /compatible-mode/v1/models`: every chat, multimodal and embedding model. */
+export const LISTED_MODELS: readonly string[] = modelIds(['chat', 'multimodal', 'embeddings']);
+
+type Delta = Record<string, unknown>;
+
+/** The `delta` of a compatible-mode chunk for one streamed piece. */
+function deltaFor(piece: AnswerPiece): Delta {
+  switch (piece.kind) {
+    case 'reasoning':
+      return { content: null, reasoning_content: piece.text };
+    case 'content':
+      return { content: piece.text };
+    case 'tool':
+      return {
+        content: null,
+        tool_calls: [
+          piece.first
+            ? {
+                index: piece.index,
+                id: piece.id,
+                type: 'function',
+                function: { name: piece.name, arguments: '' },
+              }
+            : { index: piece.index, function: { arguments: piece.arguments } },
+        ],
+      };
+  }
+}
+
+function compatibleUsage(answer: ChatAnswer, n: number) {
+  const completion = answer.usage.output * n;
+  return {
+    prompt_tokens: answer.usage.input,
+    completion_tokens: completion,
+    total_tokens: answer.usage.input + completion,
+    ...(answer.reasoning !== ''
+      ? { completion_tokens_details: { reasoning_tokens: answer.usage.reasoning * n } }
+      : {}),
+  };
+}
+
+function compatibleMessage(answer: ChatAnswer): Record<string, unknown> {
+  return {
+    role: 'assistant',
+    content: answer.content,
+    ...(answer.reasoning !== '' ? { reasoning_content: answer.reasoning } : {}),
+    ...(answer.toolCalls.length > 0
+      ? {
+          tool_calls: answer.toolCalls.map((c, index) => ({
+            index,
+            id: c.id,
+            type: 'function',
+            function: { name: c.name, arguments: c.arguments },
+          })),
+        }
+      : {}),
+  };
+}
 
 /**
  * OpenAI-compatible `POST /compatible-mode/v1/chat/completions`: a `chat.completion`, or with
@@ -25,8 +80,15 @@ export async function chatCompletionsRoute(ex: Exchange): Promise<void> {
   if (!auth) return;
   const body = ex.jsonBody();
   if (!body) return;
+  const lookup = lookUpModel(body.model, ['chat', 'multimodal'], 'compatible');
+  if ('problem' in lookup) {
+    ex.sendError(
+      lookup.problem === 'missing' ? 'invalid-parameter' : 'model-not-found',
+      lookup.message,
+    );
+    return;
+  }
   const problem =
-    checkModel(body.model) ??
     checkMessages(body.messages, 'messages') ??
     (body.stream !== undefined && typeof body.stream !== 'boolean'
       ? 'stream must be a boolean.'
@@ -41,17 +103,18 @@ export async function chatCompletionsRoute(ex: Exchange): Promise<void> {
     ex.sendError('invalid-parameter', problem);
     return;
   }
-  const model = body.model as string;
-  const messages = body.messages as Array<{ role?: unknown; content?: unknown }>;
+  const model = lookup.model.id;
+  const messages = body.messages as ChatMessage[];
+  let request: ChatRequest;
+  try {
+    request = readChatRequest(lookup.model, messages, body, body.stream === true);
+  } catch (error) {
+    if (!(error instanceof RequestProblem)) throw error;
+    ex.sendError('invalid-parameter', error.message);
+    return;
+  }
+  const answer = decideAnswer(request, ex.state.reply, ex.id, allText(messages));
   const streamOptions = (body.stream_options ?? {}) as { include_usage?: unknown };
-  const reply = ex.state.reply(lastUserText(messages), model);
-  const promptTokens = countTokens(allText(messages));
-  const completionTokens = countTokens(reply);
-  const usage = {
-    prompt_tokens: promptTokens,
-    completion_tokens: completionTokens,
-    total_tokens: promptTokens + completionTokens,
-  };
   const id = `chatcmpl-${ex.id}`;
   const created = Math.floor(ex.state.clock.now());
 
@@ -62,35 +125,41 @@ export async function chatCompletionsRoute(ex: Exchange): Promise<void> {
       object: 'chat.completion',
       created,
       model,
-      choices: [
-        {
-          index: 0,
-          message: { role: 'assistant', content: reply },
-          finish_reason: 'stop',
-          logprobs: null,
-        },
-      ],
-      usage,
+      choices: Array.from({ length: request.n }, (_, index) => ({
+        index,
+        message: compatibleMessage(answer),
+        finish_reason: answer.finishReason,
+        logprobs: null,
+      })),
+      usage: compatibleUsage(answer, request.n),
       system_fingerprint: null,
     });
     return;
   }
 
   const includeUsage = streamOptions.include_usage === true;
-  const chunk = (delta: Record<string, unknown>, finish: string | null) => ({
+  const chunk = (delta: Record<string, unknown>, finish: string | null, index = 0) => ({
     id,
     object: 'chat.completion.chunk',
     created,
     model,
-    choices: [{ index: 0, delta, finish_reason: finish, logprobs: null }],
+    choices: [{ index, delta, finish_reason: finish, logprobs: null }],
     ...(includeUsage ? { usage: null } : {}),
     system_fingerprint: null,
   });
   const content = [
     compatibleFrame(chunk({ role: 'assistant', content: '' }, null)),
-    ...splitIntoChunks(reply).map((piece) => compatibleFrame(chunk({ content: piece }, null))),
+    ...answerPieces(answer).map((piece) => compatibleFrame(chunk(deltaFor(piece), null))),
   ];
-  const tail = [compatibleFrame(chunk({}, 'stop'))];
+  // With n > 1 each candidate streams under its own choice index, one after the other.
+  for (let index = 1; index < request.n; index++) {
+    content.push(compatibleFrame(chunk({ role: 'assistant', content: '' }, null, index)));
+    for (const piece of answerPieces(answer))
+      content.push(compatibleFrame(chunk(deltaFor(piece), null, index)));
+  }
+  const tail = Array.from({ length: request.n }, (_, index) =>
+    compatibleFrame(chunk({}, answer.finishReason, index)),
+  );
   if (includeUsage) {
     tail.push(
       compatibleFrame({
@@ -99,7 +168,7 @@ export async function chatCompletionsRoute(ex: Exchange): Promise<void> {
         created,
         model,
         choices: [],
-        usage,
+        usage: compatibleUsage(answer, request.n),
         system_fingerprint: null,
       }),
     );

@@ -104,10 +104,13 @@ export const CONTROL_ROUTES: Record<string, Record<string, ControlHandler>> = {
   [`${CONTROL_PREFIX}/keys`]: {
     POST: (ex) =>
       withBody(ex, (body) => {
-        const { add, revoke } = body;
+        const { add, revoke, workspace } = body;
         if (add === undefined && revoke === undefined)
           throw new TypeError('give "add" and/or "revoke"');
-        if (add !== undefined) ex.state.keys.add(add as string);
+        if (workspace !== undefined && typeof workspace !== 'string')
+          throw new TypeError('"workspace" must be a string');
+        if (workspace !== undefined) ex.state.workspaces.add(workspace);
+        if (add !== undefined) ex.state.keys.add(add as string, workspace);
         if (revoke !== undefined) {
           if (typeof revoke !== 'string') throw new TypeError('"revoke" must be a string');
           ex.state.keys.revoke(revoke);

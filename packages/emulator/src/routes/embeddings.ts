@@ -1,7 +1,8 @@
+import { refuseAsync } from '../async-calls.js';
 import type { Exchange } from '../exchange.js';
 import { countTokens } from '../text.js';
 import { ALLOWED_DIMENSIONS, DEFAULT_DIMENSION, embed, toBase64 } from '../vectors.js';
-import { checkModel } from './validate.js';
+import { lookUpModel } from './validate.js';
 
 /** Largest batch of texts in one call (text-embedding-v3/v4 accept 10, older models 25). */
 function maxBatch(model: string): number {
@@ -31,9 +32,10 @@ export function nativeEmbeddingsRoute(ex: Exchange) {
   if (!auth) return;
   const body = ex.jsonBody();
   if (!body) return;
-  const modelProblem = checkModel(body.model);
-  if (modelProblem) return ex.sendError('invalid-parameter', modelProblem);
-  const model = body.model as string;
+  if (refuseAsync(ex)) return;
+  const lookup = lookUpModel(body.model, ['embeddings'], 'native');
+  if ('problem' in lookup) return ex.sendError('invalid-parameter', lookup.message);
+  const model = lookup.model.id;
   const input = body.input;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return ex.sendError('invalid-parameter', 'Field required: input (an object with texts).');
@@ -64,9 +66,14 @@ export function compatibleEmbeddingsRoute(ex: Exchange) {
   if (!auth) return;
   const body = ex.jsonBody();
   if (!body) return;
-  const modelProblem = checkModel(body.model);
-  if (modelProblem) return ex.sendError('invalid-parameter', modelProblem);
-  const model = body.model as string;
+  const lookup = lookUpModel(body.model, ['embeddings'], 'compatible');
+  if ('problem' in lookup) {
+    return ex.sendError(
+      lookup.problem === 'missing' ? 'invalid-parameter' : 'model-not-found',
+      lookup.message,
+    );
+  }
+  const model = lookup.model.id;
   const texts = typeof body.input === 'string' ? [body.input] : body.input;
   const format = body.encoding_format ?? 'float';
   const problem =

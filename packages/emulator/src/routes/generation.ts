@@ -1,11 +1,69 @@
+import { refuseAsync } from '../async-calls.js';
+import { type AnswerPiece, answerPieces, type ChatAnswer, decideAnswer } from '../chat/answer.js';
+import {
+  type ChatMessage,
+  type ChatRequest,
+  RequestProblem,
+  readChatRequest,
+} from '../chat/request.js';
 import type { Exchange } from '../exchange.js';
 import { answerWithFault } from '../fault-answer.js';
 import { nativeError } from '../responses.js';
 import { nativeFrame, runStream, wantsNativeSse } from '../sse.js';
-import { countTokens, lastUserText, splitIntoChunks } from '../text.js';
-import { allText, checkMessages, checkModel } from './validate.js';
+import { countTokens } from '../text.js';
+import { allText, checkMessages, lookUpModel } from './validate.js';
 
 type ResultFormat = 'text' | 'message';
+
+interface NativeToolCall {
+  index: number;
+  id: string;
+  type: 'function';
+  function: { name: string; arguments: string };
+}
+
+/** The text of a native answer so far (or of one delta). */
+interface NativeState {
+  reasoning: string;
+  content: string;
+  toolCalls: NativeToolCall[];
+}
+
+function emptyState(): NativeState {
+  return { reasoning: '', content: '', toolCalls: [] };
+}
+
+function wholeState(answer: ChatAnswer): NativeState {
+  return {
+    reasoning: answer.reasoning,
+    content: answer.content,
+    toolCalls: answer.toolCalls.map((c, index) => ({
+      index,
+      id: c.id,
+      type: 'function',
+      function: { name: c.name, arguments: c.arguments },
+    })),
+  };
+}
+
+/** Adds a streamed piece to `state`. */
+function apply(state: NativeState, piece: AnswerPiece): void {
+  if (piece.kind === 'reasoning') state.reasoning += piece.text;
+  else if (piece.kind === 'content') state.content += piece.text;
+  else {
+    let call = state.toolCalls.find((c) => c.index === piece.index);
+    if (!call) {
+      call = {
+        index: piece.index,
+        id: piece.id,
+        type: 'function',
+        function: { name: piece.name, arguments: '' },
+      };
+      state.toolCalls.push(call);
+    }
+    call.function.arguments += piece.arguments;
+  }
+}
 
 /**
  * Native generation: `POST /api/v1/services/aigc/text-generation/generation` and
@@ -30,26 +88,23 @@ export async function generationRoute(ex: Exchange): Promise<void> {
 
   const body = ex.jsonBody();
   if (!body) return;
-  const modelProblem = checkModel(body.model);
-  if (modelProblem) return fail(modelProblem);
-  const model = body.model as string;
+  if (refuseAsync(ex)) return;
+  const lookup = lookUpModel(body.model, [multimodal ? 'multimodal' : 'chat'], 'native');
+  if ('problem' in lookup) return fail(lookup.message);
+  const info = lookup.model;
 
   const input = body.input;
   if (typeof input !== 'object' || input === null || Array.isArray(input)) {
     return fail('Field required: input (an object with messages or prompt).');
   }
   const { messages, prompt } = input as { messages?: unknown; prompt?: unknown };
-  let promptText: string;
-  let inputText: string;
+  let list: ChatMessage[];
   if (messages !== undefined) {
     const problem = checkMessages(messages, 'input.messages');
     if (problem) return fail(problem);
-    const list = messages as Array<{ role?: unknown; content?: unknown }>;
-    promptText = lastUserText(list);
-    inputText = allText(list);
+    list = messages as ChatMessage[];
   } else if (typeof prompt === 'string' && prompt !== '') {
-    promptText = prompt;
-    inputText = prompt;
+    list = [{ role: 'user', content: prompt }];
   } else {
     return fail('input must contain messages (a non-empty array) or prompt (a non-empty string).');
   }
@@ -58,63 +113,94 @@ export async function generationRoute(ex: Exchange): Promise<void> {
   if (typeof parameters !== 'object' || parameters === null || Array.isArray(parameters)) {
     return fail('parameters must be an object.');
   }
-  const { result_format, incremental_output } = parameters as Record<string, unknown>;
+  const params = parameters as Record<string, unknown>;
+  const { result_format, incremental_output } = params;
   if (result_format !== undefined && result_format !== 'text' && result_format !== 'message') {
     return fail('parameters.result_format must be "text" or "message".');
   }
   if (incremental_output !== undefined && typeof incremental_output !== 'boolean') {
     return fail('parameters.incremental_output must be a boolean.');
   }
+  let request: ChatRequest;
+  try {
+    request = readChatRequest(info, list, params, sse);
+  } catch (error) {
+    if (!(error instanceof RequestProblem)) throw error;
+    return fail(error.message);
+  }
+  const asked =
+    (result_format as ResultFormat | undefined) ?? (multimodal ? 'message' : info.resultFormats[0]);
+  // A model that only answers `message` does so even when asked for `text` (API reference:
+  // "qwen3-max … only supports message"); tools and thinking answer in `message` too (Function
+  // calling and Deep thinking guides: "set result_format to message").
   const format: ResultFormat =
-    (result_format as ResultFormat | undefined) ?? (multimodal ? 'message' : 'text');
+    asked === 'text' &&
+    info.resultFormats.includes('text') &&
+    request.tools.length === 0 &&
+    !request.thinking
+      ? 'text'
+      : 'message';
   const incremental = incremental_output === true;
+  const answer = decideAnswer(request, ex.state.reply, ex.id, allText(list));
 
-  const reply = ex.state.reply(promptText, model);
-  const inputTokens = countTokens(inputText);
-  const answer = (text: string, finish: 'stop' | 'null') => {
-    const outputTokens = countTokens(text);
+  const usage = (output: number, reasoning: number) => ({
+    input_tokens: answer.usage.input,
+    output_tokens: output,
+    total_tokens: answer.usage.input + output,
+    ...(answer.reasoning !== '' ? { output_tokens_details: { reasoning_tokens: reasoning } } : {}),
+  });
+  const render = (state: NativeState, finish: string) => {
     const output =
       format === 'text'
-        ? { text, finish_reason: finish }
+        ? { text: state.content, finish_reason: finish }
         : {
             choices: [
               {
                 finish_reason: finish,
-                message: { role: 'assistant', content: multimodal ? [{ text }] : text },
+                message: {
+                  role: 'assistant',
+                  content: multimodal ? [{ text: state.content }] : state.content,
+                  ...(state.reasoning !== '' ? { reasoning_content: state.reasoning } : {}),
+                  ...(state.toolCalls.length > 0 ? { tool_calls: state.toolCalls } : {}),
+                },
               },
             ],
           };
-    return {
-      output,
-      usage: {
-        input_tokens: inputTokens,
-        output_tokens: outputTokens,
-        total_tokens: inputTokens + outputTokens,
-      },
-      request_id: ex.id,
-    };
+    return { output, request_id: ex.id };
   };
 
   if (!sse) {
     if (ex.streamFault) return answerWithFault(ex, ex.streamFault, 'generation');
-    ex.sendJson(200, answer(reply, 'stop'));
+    ex.sendJson(200, {
+      ...render(wholeState(answer), answer.finishReason),
+      usage: usage(answer.usage.output, answer.usage.reasoning),
+    });
     return;
   }
 
-  const chunks = splitIntoChunks(reply);
-  let cumulative = '';
-  const frames = chunks.map((chunk, i) => {
-    cumulative += chunk;
-    const last = i === chunks.length - 1;
-    const data = answer(incremental ? chunk : cumulative, last ? 'stop' : 'null');
+  const pieces = answerPieces(answer);
+  const sofar = emptyState();
+  let reasoningTokens = 0;
+  let outputTokens = 0;
+  const frames = pieces.map((piece, i) => {
+    const delta = emptyState();
+    apply(delta, piece);
+    apply(sofar, piece);
+    if (piece.kind === 'reasoning') reasoningTokens = countTokens(sofar.reasoning);
+    outputTokens =
+      countTokens(sofar.reasoning) +
+      countTokens(sofar.content) +
+      sofar.toolCalls.reduce((n, c) => n + countTokens(c.function.arguments), 0);
+    const last = i === pieces.length - 1;
+    const data = render(
+      incremental ? delta : structuredClone(sofar),
+      last ? answer.finishReason : 'null',
+    );
     // Usage always counts everything produced so far.
-    const outputTokens = countTokens(cumulative);
-    data.usage = {
-      input_tokens: inputTokens,
-      output_tokens: outputTokens,
-      total_tokens: inputTokens + outputTokens,
-    };
-    return nativeFrame(i + 1, 'result', 200, data);
+    return nativeFrame(i + 1, 'result', 200, {
+      ...data,
+      usage: usage(outputTokens, reasoningTokens),
+    });
   });
 
   const fault = ex.streamFault;

@@ -32,7 +32,7 @@ export function tokensRoute(ex: Exchange): void {
   }
   const now = ex.state.clock.now();
   const expiresAt = Math.floor(now) + ttl;
-  const token = ex.state.keys.mint(expiresAt, now);
+  const token = ex.state.keys.mint(expiresAt, now, auth.workspace);
   ex.state.tokensIssued += 1;
   ex.sendJson(200, { token, expires_at: expiresAt });
 }

@@ -1,5 +1,13 @@
 /** Shared checks of request bodies (model names, chat messages). */
 
+import {
+  compatibleModelNotFoundMessage,
+  type Endpoint,
+  findModel,
+  type ModelInfo,
+  NATIVE_MODEL_NOT_FOUND,
+} from '../catalogue.js';
+import type { Dialect } from '../responses.js';
 import { contentText } from '../text.js';
 
 const ROLES = new Set(['system', 'user', 'assistant', 'tool']);
@@ -38,4 +46,32 @@ export function checkMessages(messages: unknown, field: string): Problem {
 /** All the text of a message list (for input token counts). */
 export function allText(messages: ReadonlyArray<{ content?: unknown }>): string {
   return messages.map((m) => contentText(m.content)).join(' ');
+}
+
+/** A model looked up for an endpoint: found, or why not (`missing`: no model field at all). */
+export type ModelLookup =
+  | { model: ModelInfo }
+  | { problem: 'missing'; message: string }
+  | { problem: 'unknown'; message: string };
+
+/**
+ * Looks `model` up among the models `endpoints` serve. Unknown names, names in another case
+ * and models of another endpoint are all unknown to the endpoint, as on Model Studio.
+ */
+export function lookUpModel(
+  model: unknown,
+  endpoints: readonly Endpoint[],
+  dialect: Dialect,
+): ModelLookup {
+  const missing = checkModel(model);
+  if (missing) return { problem: 'missing', message: missing };
+  const found = findModel(model as string, endpoints);
+  if (found) return { model: found };
+  return {
+    problem: 'unknown',
+    message:
+      dialect === 'compatible'
+        ? compatibleModelNotFoundMessage(model as string)
+        : NATIVE_MODEL_NOT_FOUND,
+  };
 }

@@ -9,6 +9,7 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type WebSocket, WebSocketServer } from 'ws';
+import { findModel, NATIVE_MODEL_NOT_FOUND } from '../catalogue.js';
 import { sleep } from '../sleep.js';
 import type { EmulatorState } from '../state.js';
 import type { EmulatorFault, RecordedRequest } from '../types.js';
@@ -264,7 +265,14 @@ export function createWebSocketEndpoints(
     let key = bearer(req.headers.authorization);
     if (key === undefined && route === 'ws-inference') key = query.get('api_key') ?? undefined;
     const check = state.keys.check(key, state.clock.now());
-    if (check.kind === 'invalid') {
+    const workspace = req.headers['x-dashscope-workspace'];
+    if (
+      check.kind === 'invalid' ||
+      !state.workspaces.allows(
+        typeof workspace === 'string' ? workspace.trim() : undefined,
+        check.workspace,
+      )
+    ) {
       record.status = answerHandshakeError(socket, state.clock, record.id, 'invalid-api-key');
       return;
     }
@@ -276,6 +284,16 @@ export function createWebSocketEndpoints(
         record.id,
         'invalid-parameter',
         'The model query parameter is required.',
+      );
+      return;
+    }
+    if (route === 'ws-realtime' && !findModel(model, ['realtime'])) {
+      record.status = answerHandshakeError(
+        socket,
+        state.clock,
+        record.id,
+        'invalid-parameter',
+        NATIVE_MODEL_NOT_FOUND,
       );
       return;
     }

@@ -4,7 +4,22 @@
  * `finish-task` actions (and, for recognition, binary audio frames); the server answers with
  * `task-started`, `result-generated`, `task-finished` or `task-failed` events.
  */
+import { findModel, NATIVE_MODEL_NOT_FOUND } from '../catalogue.js';
 import type { Session } from './session.js';
+
+/**
+ * Billed characters of a text (CosyVoice "character calculation": a Chinese character —
+ * also a Japanese kana or a Korean syllable — counts as 2, every other character as 1;
+ * https://www.alibabacloud.com/help/en/model-studio/cosyvoice-websocket-api, "Billing").
+ */
+export function billedCharacters(text: string): number {
+  let n = 0;
+  for (const ch of text)
+    n += /[\p{Script=Han}\p{Script=Hiragana}\p{Script=Katakana}\p{Script=Hangul}]/u.test(ch)
+      ? 2
+      : 1;
+  return n;
+}
 
 /** Bytes per second of the audio a recognition task is assumed to receive (16 kHz, 16-bit mono). */
 const AUDIO_BYTES_PER_SECOND = 32_000;
@@ -59,8 +74,15 @@ export class InferenceProtocol {
     return this.#task?.id ?? '';
   }
 
+  /**
+   * Sends `task-failed` and closes the connection: the server events reference says the
+   * connection is closed after a task-failed event (CosyVoice server-side events,
+   * https://www.alibabacloud.com/help/en/model-studio/cosyvoice-server-events).
+   */
   #fail(taskId: string, code: string, message: string): void {
+    this.#task = undefined;
     this.session.send(taskFailed(taskId, code, message));
+    this.session.close(1000, 'task-failed');
   }
 
   onMessage(data: Buffer, isBinary: boolean): void {
@@ -117,6 +139,16 @@ export class InferenceProtocol {
       this.#fail(taskId, 'InvalidParameter', 'payload.task must be asr or tts.');
       return;
     }
+    if (!findModel(payload?.model as string, ['speech'])) {
+      this.#fail(taskId, 'InvalidParameter', NATIVE_MODEL_NOT_FOUND);
+      return;
+    }
+    const parameters = isObject(payload?.parameters) ? payload.parameters : {};
+    // run-task reference: payload.parameters.voice is required for synthesis.
+    if (task === 'tts' && (typeof parameters.voice !== 'string' || parameters.voice === '')) {
+      this.#fail(taskId, 'InvalidParameter', 'payload.parameters.voice is required.');
+      return;
+    }
     this.#task = {
       id: taskId,
       kind: task,
@@ -143,23 +175,45 @@ export class InferenceProtocol {
     if (task === undefined || task.kind === 'asr') return; // audio arrives in binary frames
     const input = isObject(payload?.input) ? payload.input : undefined;
     const text = input?.text;
+    // `streaming_flush()` of the official SDK sends `input: {flush: true}` and no text
+    // (dashscope-sdk-python, audio/tts_v2/speech_synthesizer.py, get_flush_request): the
+    // emulator synthesises every text at once, so there is nothing buffered to flush.
+    if (input?.flush === true && text === undefined) return;
     if (typeof text !== 'string' || text === '') {
       this.#fail(taskId, 'InvalidParameter', 'payload.input.text is required.');
       return;
     }
-    task.characters += [...text].length;
+    // Server events reference: sentence-begin (original_text), sentence-synthesis followed by
+    // one binary audio frame, sentence-end with the cumulative characters.
+    task.characters += billedCharacters(text);
     const index = task.sentences++;
-    if (
-      !this.session.send(
-        event(taskId, 'result-generated', {
-          output: { sentence: { index, text, words: [] } },
-          usage: { characters: task.characters },
-        }),
-      )
-    ) {
-      return;
-    }
-    this.session.send(synthesisedAudio(text));
+    const result = (output: Record<string, unknown>, usage?: unknown) =>
+      event(taskId, 'result-generated', {
+        output: { sentence: { index, words: [] }, ...output },
+        ...(usage === undefined ? {} : { usage }),
+      });
+    if (!this.session.send(result({ type: 'sentence-begin', original_text: text }))) return;
+    if (!this.session.send(result({ type: 'sentence-synthesis' }))) return;
+    if (!this.session.send(synthesisedAudio(text))) return;
+    this.session.send(
+      result(
+        {
+          type: 'sentence-end',
+          original_text: text,
+          sentence: {
+            index,
+            words: [...text].map((ch, i) => ({
+              text: ch,
+              begin_index: i,
+              end_index: i + 1,
+              begin_time: i * 100,
+              end_time: (i + 1) * 100,
+            })),
+          },
+        },
+        { characters: task.characters },
+      ),
+    );
   }
 
   #onAudio(data: Buffer): void {

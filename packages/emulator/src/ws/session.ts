@@ -59,6 +59,13 @@ export class Session {
     return true;
   }
 
+  /** Closes the session from the emulator's side (after sending what it had to). */
+  close(code: number, reason = ''): void {
+    if (this.ws.readyState !== this.ws.OPEN) return;
+    this.serverClosed = true;
+    this.ws.close(code, reason);
+  }
+
   /** Sends a message as received (echo), keeping its opcode. */
   echo(data: Buffer, isBinary: boolean): boolean {
     return this.send(isBinary ? data : data.toString('utf8'));
