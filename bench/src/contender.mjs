@@ -6,7 +6,7 @@
  *
  * Every proxy forwards `POST {PREFIX}/compatible-mode/v1/chat/completions` to the upstream's
  * `/compatible-mode/v1/chat/completions` with an `Authorization` header injected:
- * HPM and Fastify inject a fixed `Bearer st-…` (what people write today), ours gets its key from
+ * HPM, Fastify and Hono inject a fixed `Bearer st-…` (what people write today), ours gets its key from
  * the upstream's token endpoint (minted once, then cached).
  */
 import http from 'node:http';
@@ -20,12 +20,26 @@ import {
 } from './workload.mjs';
 
 const [fullName, upstream] = process.argv.slice(2);
-// `node-ours:<file>` (likewise `express-ours:<file>`, `koa-ours:<file>`) runs the contender
+// `node-ours:<file>` (likewise `express-ours:<file>`, `koa-ours:<file>`, `fastify-ours:<file>`) runs the contender
 // against another build of the package it uses (core, or the adapter), e.g. a saved copy of
 // packages/core/dist/index.js: A/B comparisons of an optimisation.
 const [name, otherBuild] = fullName.split(/:(.*)/s);
 const ours = (pkg) =>
   import(otherBuild ? new URL(otherBuild, `file://${process.cwd()}/`).href : pkg);
+
+/** Fastify 5 without a logger on a plain `node:http` server of ours (not listening yet). */
+async function fastifyApp() {
+  const { default: Fastify } = await import('fastify');
+  let server;
+  const app = Fastify({
+    logger: false,
+    serverFactory(handler) {
+      server = http.createServer(handler);
+      return server;
+    },
+  });
+  return { app, server };
+}
 
 /** Contender builders: each returns `{server, tokenStats?}` (a `node:http` server, not listening). */
 const builders = {
@@ -52,16 +66,8 @@ const builders = {
 
   /** Fastify + @fastify/http-proxy, key injected with `rewriteRequestHeaders`. */
   async 'fastify-proxy'() {
-    const { default: Fastify } = await import('fastify');
+    const { app, server } = await fastifyApp();
     const { default: proxy } = await import('@fastify/http-proxy');
-    let server;
-    const app = Fastify({
-      logger: false,
-      serverFactory(handler) {
-        server = http.createServer(handler);
-        return server;
-      },
-    });
     await app.register(proxy, {
       upstream,
       prefix: PREFIX,
@@ -74,6 +80,35 @@ const builders = {
     });
     await app.ready();
     return { server };
+  },
+
+  /** Hono 4 + its own `proxy()` helper (`hono/proxy`) on @hono/node-server, key in the headers. */
+  async 'hono-proxy'() {
+    const { Hono } = await import('hono');
+    const { proxy } = await import('hono/proxy');
+    const { createAdaptorServer } = await import('@hono/node-server');
+    const app = new Hono();
+    // As in Hono's documentation: the request forwarded with its body (`...c.req`), the host
+    // dropped, the key set. (The bench request has no query string.)
+    app.all(`${PREFIX}/*`, (c) =>
+      proxy(`${upstream}${c.req.path.slice(PREFIX.length)}`, {
+        ...c.req,
+        headers: { ...c.req.header(), host: undefined, authorization: FIXED_AUTHORIZATION },
+      }),
+    );
+    return { server: createAdaptorServer({ fetch: app.fetch }) };
+  },
+
+  // 'hono-ours' goes here: Hono 4 + `app.use(dashscopeToken())` from @dashscope-token/hono (the
+  // fetch handler) on @hono/node-server, served like 'hono-proxy'; with `tokenStats`.
+
+  /** Fastify + @dashscope-token/fastify (`app.register(dashscopeToken)`). */
+  async 'fastify-ours'() {
+    const { app, server } = await fastifyApp();
+    const { dashscopeToken } = await ours('@dashscope-token/fastify');
+    await app.register(dashscopeToken, { apiKey: BENCH_API_KEY, baseUrl: upstream });
+    await app.ready();
+    return { server, tokenStats: () => app.dashscope.provider.stats() };
   },
 
   /** Express + @dashscope-token/express. */

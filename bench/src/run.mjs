@@ -34,7 +34,10 @@ const CONTENDERS = {
   direct: 'direct (no proxy)',
   'express-hpm': 'Express + http-proxy-middleware',
   'fastify-proxy': 'Fastify + @fastify/http-proxy',
+  'hono-proxy': 'Hono + hono/proxy proxy()',
   'express-ours': 'Express + @dashscope-token/express',
+  'fastify-ours': 'Fastify + @dashscope-token/fastify',
+  // 'hono-ours': 'Hono + @dashscope-token/hono', with @dashscope-token/hono (also in the defaults).
   'koa-ours': 'Koa + @dashscope-token/koa',
   'node-ours': 'node:http + createDashScopeHandler',
   // References, only with --only:
@@ -45,7 +48,9 @@ const DEFAULT_CONTENDERS = [
   'direct',
   'express-hpm',
   'fastify-proxy',
+  'hono-proxy',
   'express-ours',
+  'fastify-ours',
   'koa-ours',
   'node-ours',
 ];

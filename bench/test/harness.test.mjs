@@ -1,6 +1,7 @@
 /**
  * Smoke test of the bench harness itself (not a benchmark: no speed is asserted). Runs one tiny
- * round with two contenders and checks that a results table comes out with positive req/s.
+ * round with the direct path, node:http + core and the Fastify and Hono contenders, and checks
+ * that a results table comes out with positive req/s.
  */
 import { execFile } from 'node:child_process';
 import { mkdtemp, readFile, rm } from 'node:fs/promises';
@@ -31,7 +32,7 @@ describe('pnpm bench', () => {
         '--duration',
         '0.5',
         '--only',
-        'direct,node-ours',
+        'direct,node-ours,fastify-ours,hono-proxy',
         '--phases',
         'throughput',
         '--out',
@@ -49,16 +50,18 @@ describe('pnpm bench', () => {
     if (dir) await rm(dir, { recursive: true, force: true });
   });
 
-  it('prints and writes a results table with both contenders', () => {
+  it('prints and writes a results table with every contender', () => {
     expect(stdout).toBe(markdown);
     expect(markdown).toContain('| contender | req/s |');
     expect(markdown).toContain('| direct (no proxy) |');
     expect(markdown).toContain('| node:http + createDashScopeHandler |');
+    expect(markdown).toContain('| Fastify + @dashscope-token/fastify |');
+    expect(markdown).toContain('| Hono + hono/proxy proxy() |');
     expect(markdown).toContain(`Node: ${process.version}`);
   });
 
   it('measures positive req/s, without errors, for each contender', () => {
-    for (const name of ['direct', 'node-ours']) {
+    for (const name of ['direct', 'node-ours', 'fastify-ours', 'hono-proxy']) {
       const [run] = results.throughput[name];
       expect(run.rps).toBeGreaterThan(0);
       expect(run.ok).toBeGreaterThan(0);

@@ -1,6 +1,6 @@
 /**
- * The cross-framework matrix: the same behaviours through Express 4, Express 5, Koa 2, Koa 3
- * and plain node:http, each app in front of one real emulator.
+ * The cross-framework matrix: the same behaviours through Express 4, Express 5, Koa 2, Koa 3,
+ * Fastify 4, Fastify 5 and plain node:http, each app in front of one real emulator.
  */
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_EMULATOR_API_KEY, type Emulator, startEmulator } from '@dashscope-token/emulator';

@@ -1,5 +1,6 @@
 /**
- * One factory per server kind (Express 4, Express 5, Koa 2, Koa 3, plain node:http), each
+ * One factory per server kind (Express 4, Express 5, Koa 2, Koa 3, Fastify 4, Fastify 5, plain
+ * node:http), each
  * starting the same app on 127.0.0.1:0: the DashScope middleware mounted at the root and
  * under extra mount paths (one of them behind a JSON body parser), plus a few app routes
  * that use `getToken()` and show that other middleware keeps working.
@@ -13,11 +14,14 @@ import {
   type DashScopeHandlerOptions,
 } from '@dashscope-token/core';
 import { dashscopeToken as expressDashscope } from '@dashscope-token/express';
+import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
 import { dashscopeToken as koaDashscope } from '@dashscope-token/koa';
 import { bodyParser as koaBodyParser } from '@koa/bodyparser';
 import type { Request } from 'express';
 import express5 from 'express';
 import express4 from 'express4';
+import fastify5, { type FastifyInstance, type FastifyRequest } from 'fastify';
+import fastify4 from 'fastify4';
 import type { Context } from 'koa';
 import Koa3 from 'koa';
 import mount from 'koa-mount';
@@ -197,6 +201,46 @@ function koaKind(name: string, Koa: typeof Koa3): ServerKind {
   };
 }
 
+/**
+ * Fastify: one registration of the plugin per mount, the mount path folded into its `prefix`
+ * (Fastify's encapsulation does not reach hooks for unmatched URLs, so the plugin is registered
+ * on the root). A `parseBody` mount needs nothing: Fastify's JSON parser is always on and never
+ * runs for proxied requests.
+ */
+function fastifyKind(name: string, Fastify: typeof fastify5): ServerKind {
+  return {
+    name,
+    async start(spec) {
+      const header: HeaderReader = (request, n) => {
+        const value = (request as FastifyRequest).headers[n.toLowerCase()];
+        return Array.isArray(value) ? value.join(', ') : value;
+      };
+      const app = Fastify({ bodyLimit: 1024 * 1024 }) as unknown as FastifyInstance;
+      const appErrors: unknown[] = [];
+      for (const m of spec(header)) {
+        const prefix = `${m.path}${m.options.prefix ?? '/dashscope'}`;
+        await app.register(fastifyDashscope, { ...m.options, prefix });
+      }
+      // `app.dashscope` is the first registration's handler (the root mount's).
+      const handlers = [app.dashscope as DashScopeHandler<unknown>];
+      app.get(APP_ROUTES.token, async (request) =>
+        tokenSummary(await request.dashscope.getToken()),
+      );
+      app.get(APP_ROUTES.hello, async (_request, reply) => reply.type('text/plain').send('hello'));
+      app.get(APP_ROUTES.boom, async () => {
+        throw new Error('boom');
+      });
+      app.setErrorHandler((error, _request, reply) => {
+        appErrors.push(error);
+        reply.code(500).type('text/plain').send('boom');
+      });
+      await app.ready();
+      const port = await listen(app.server);
+      return running(app.server, port, handlers, appErrors, () => app.close());
+    },
+  };
+}
+
 /** Reads and JSON-parses a request body, as a hand-written node:http body parser would. */
 async function readJson(req: IncomingMessage): Promise<unknown> {
   const chunks: Buffer[] = [];
@@ -284,5 +328,7 @@ export const SERVER_KINDS: ServerKind[] = [
   expressKind('express 5', express5),
   koaKind('koa 2', Koa2),
   koaKind('koa 3', Koa3),
+  fastifyKind('fastify 4', fastify4 as unknown as typeof fastify5),
+  fastifyKind('fastify 5', fastify5),
   nodeHttpKind,
 ];

@@ -1,17 +1,21 @@
 /**
  * The WebSocket proxy wired the same way everywhere — `server.on('upgrade', mw.upgrade)` — in
- * front of one emulator, through node:http (the core handler), Express 4/5 and Koa 2/3.
- * `authorize` reads the app's session cookie through each framework's own request API.
+ * front of one emulator, through node:http (the core handler), Express 4/5 and Koa 2/3; the
+ * Fastify 4/5 plugin wires itself on `app.server`. `authorize` reads the app's session cookie
+ * through each framework's own request API.
  */
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createDashScopeHandler } from '@dashscope-token/core';
 import { type Emulator, startEmulator } from '@dashscope-token/emulator';
 import { dashscopeToken as expressDashscope } from '@dashscope-token/express';
+import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
 import { dashscopeToken as koaDashscope } from '@dashscope-token/koa';
 import type { Request } from 'express';
 import express5 from 'express';
 import express4 from 'express4';
+import fastify5, { type FastifyRequest } from 'fastify';
+import fastify4 from 'fastify4';
 import type { Context } from 'koa';
 import Koa3 from 'koa';
 import Koa2 from 'koa2';
@@ -97,6 +101,23 @@ const KINDS: { name: string; start(): Promise<App> }[] = [
       const server = createServer(app.callback());
       server.on('upgrade', mw.upgrade);
       return { server, close: () => mw.close() };
+    },
+  })),
+  ...[
+    ['fastify 4', fastify4],
+    ['fastify 5', fastify5],
+  ].map(([name, Fastify]) => ({
+    name: name as string,
+    async start() {
+      const app = (Fastify as typeof fastify5)();
+      // No `server.on('upgrade', …)`: the plugin wires its listener on `app.server` itself.
+      await app.register(fastifyDashscope, {
+        apiKey: PERMANENT_KEY,
+        baseUrl: emulator.url,
+        authorize: (request: FastifyRequest) => decide(request.headers.cookie),
+      });
+      await app.ready();
+      return { server: app.server, close: () => app.close() };
     },
   })),
 ];

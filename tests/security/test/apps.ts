@@ -1,6 +1,7 @@
 /**
- * The apps under attack: Express 5 with `dashscopeToken()` and plain `node:http` with
- * `createDashScopeHandler()`, both in front of the emulator. Every byte either server writes to
+ * The apps under attack: Express 5 with `dashscopeToken()`, Fastify 4 and 5 with the
+ * `dashscopeToken` plugin and plain `node:http` with `createDashScopeHandler()`, all in front of
+ * the emulator. Every byte either server writes to
  * a client socket and every line given to the handler's logger is captured, so a test can
  * search them for the permanent key.
  */
@@ -16,7 +17,10 @@ import {
 } from '@dashscope-token/core';
 import type { Emulator } from '@dashscope-token/emulator';
 import { dashscopeToken } from '@dashscope-token/express';
+import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
 import express, { type Request } from 'express';
+import fastify5 from 'fastify';
+import fastify4 from 'fastify4';
 
 /** The permanent key: random-looking, so that no 8-character fragment occurs by chance. */
 export const PERMANENT_KEY = 'sk-Sx4Kv9Qd2Lr7-Tz1Wm8Bn5Hc3Fj6';
@@ -178,6 +182,21 @@ export async function startExpressApp(emulator: Emulator, mounts: Mount[] = []):
     res.send('hello');
   });
   return listen('express', http.createServer(app), handlers);
+}
+
+/** The Fastify majors under attack, by app name. */
+export const FASTIFY_APPS = { 'fastify 4': fastify4, 'fastify 5': fastify5 } as const;
+
+/** Fastify 4 or 5 with the plugin registered on the root (routes under /dashscope). */
+export async function startFastifyApp(
+  emulator: Emulator,
+  name: keyof typeof FASTIFY_APPS,
+): Promise<App> {
+  const app = (FASTIFY_APPS[name] as typeof fastify5)();
+  await app.register(fastifyDashscope, baseOptions(emulator));
+  app.get('/app/hello', async () => 'hello');
+  await app.ready();
+  return listen(name, app.server, [app.dashscope as DashScopeHandler<unknown>]);
 }
 
 /** Plain node:http with the core handler (routes under /dashscope). */

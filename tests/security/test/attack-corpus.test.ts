@@ -1,6 +1,6 @@
 /**
- * The attack corpus (`attack-corpus.json`): every entry is sent as raw bytes to Express and to
- * plain node:http, must get one of its expected answers, and must reach nobody upstream: the
+ * The attack corpus (`attack-corpus.json`): every entry is sent as raw bytes to Express, to
+ * Fastify 4 and 5 and to plain node:http, must get one of its expected answers, and must reach nobody upstream: the
  * emulator records no request for it, not even a mint. No answer contains the permanent key.
  */
 import { readFileSync } from 'node:fs';
@@ -9,10 +9,12 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type App,
   captured,
+  FASTIFY_APPS,
   keyFragments,
   PERMANENT_KEYS,
   sendRaw,
   startExpressApp,
+  startFastifyApp,
   startNodeApp,
 } from './apps.js';
 
@@ -36,6 +38,9 @@ const apps: App[] = [];
 beforeAll(async () => {
   emulator = await startEmulator({ apiKeys: [...PERMANENT_KEYS] });
   apps.push(await startExpressApp(emulator), await startNodeApp(emulator));
+  for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
+    apps.push(await startFastifyApp(emulator, name));
+  }
   console.info(
     `[attack-corpus] ${corpus.entries.length} entries × ${apps.length} servers, categories: ${JSON.stringify(
       corpus.entries.reduce<Record<string, number>>((n, e) => {
@@ -68,7 +73,7 @@ describe('attack corpus', () => {
     expect(new Set(corpus.entries.map((e) => e.name)).size).toBe(corpus.entries.length);
   });
 
-  for (const server of ['express', 'node:http']) {
+  for (const server of ['express', 'node:http', ...Object.keys(FASTIFY_APPS)]) {
     describe(server, () => {
       it.each(corpus.entries)('$category: $name', async (entry) => {
         const app = apps.find((a) => a.name === server)!;
@@ -94,6 +99,6 @@ describe('attack corpus', () => {
       );
       expect(answer.status).toBe(200);
     }
-    expect(emulator.requests.filter((r) => r.route === 'models')).toHaveLength(2);
+    expect(emulator.requests.filter((r) => r.route === 'models')).toHaveLength(apps.length);
   });
 });

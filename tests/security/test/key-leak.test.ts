@@ -1,9 +1,9 @@
 /**
  * The key-leak sweep: drive every route, every error path and every upstream fault through
  * Express (several mounts: guarded, multi-tenant, allowModels, CORS, body parser, short TTLs,
- * an unreachable upstream) and plain node:http, capture every byte written to a client socket
- * and every line given to the logger, and search them for the permanent keys and every
- * 8-character fragment of them. Expected matches: 0. Log lines must also carry no
+ * an unreachable upstream), Fastify 4 and 5 and plain node:http, capture every byte written to
+ * a client socket and every line given to the logger, and search them for the permanent keys
+ * and every 8-character fragment of them. Expected matches: 0. Log lines must also carry no
  * `Authorization` or `Cookie` value: not the client's, not an injected or vended `st-` key.
  */
 
@@ -20,12 +20,14 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type App,
   captured,
+  FASTIFY_APPS,
   keyFragments,
   PERMANENT_KEY,
   PERMANENT_KEYS,
   type RawAnswer,
   sendRaw,
   startExpressApp,
+  startFastifyApp,
   startNodeApp,
   TENANT_KEY,
 } from './apps.js';
@@ -199,9 +201,13 @@ const INFERENCE_FAULTS: EmulatorFault[] = [
   { type: 'stream-cut', afterChunks: 1 },
 ];
 
-async function startAppsFor(kind: 'express' | 'node:http'): Promise<App> {
+type Kind = 'express' | 'node:http' | keyof typeof FASTIFY_APPS;
+const KINDS: Kind[] = ['express', 'node:http', ...(Object.keys(FASTIFY_APPS) as Kind[])];
+
+async function startAppsFor(kind: Kind): Promise<App> {
   if (kind === 'node:http') return startNodeApp(emulator);
-  return startExpressApp(emulator);
+  if (kind === 'express') return startExpressApp(emulator);
+  return startFastifyApp(emulator, kind);
 }
 
 beforeAll(async () => {
@@ -217,7 +223,7 @@ afterAll(async () => {
 });
 
 describe('key-leak sweep', () => {
-  it('drives every route of every mount (Express) and of node:http', async () => {
+  it('drives every route of every mount (Express) and of node:http and Fastify 4/5', async () => {
     const app = await startExpressApp(emulator, [
       {
         path: '/guarded',
@@ -253,10 +259,15 @@ describe('key-leak sweep', () => {
     }
     for (const request of routeRequests('')) await exchange(node, request);
     await Promise.all([app.close(), node.close()]);
+    for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
+      const fastify = await startFastifyApp(emulator, name);
+      for (const request of routeRequests('')) await exchange(fastify, request);
+      await fastify.close();
+    }
   });
 
   it('drives every fault of the token endpoint through the token route and the proxy', async () => {
-    for (const kind of ['express', 'node:http'] as const) {
+    for (const kind of KINDS) {
       for (const fault of MINT_FAULTS) {
         // A fresh app per fault: nothing cached, so each request mints.
         const app = await startAppsFor(kind);
@@ -287,7 +298,7 @@ describe('key-leak sweep', () => {
   });
 
   it('drives every inference fault through every proxied route', async () => {
-    for (const kind of ['express', 'node:http'] as const) {
+    for (const kind of KINDS) {
       const app = await startAppsFor(kind);
       for (const fault of INFERENCE_FAULTS) {
         for (const route of ['chat', 'generation'] as EmulatorRoute[]) {
