@@ -1,6 +1,5 @@
 export type { DashScopeErrorBody, DashScopeErrorInit } from './errors.js';
-export { DashScopeError, isDashScopeError, redactSecrets } from './errors.js';
-export * from './handler/index.js';
+export { DashScopeError, invalidParameter, isDashScopeError, redactSecrets } from './errors.js';
 export type { MintWithTimingOptions, TimedToken } from './mint.js';
 export {
   DEFAULT_EXPIRE_IN_SECONDS,
@@ -25,4 +24,5 @@ export type {
   TokenProviderStats,
   TransportOptions,
 } from './types.js';
-export * from './ws/index.js';
+export * from './node/index.js';
+export * from './policy/index.js';

@@ -8,60 +8,22 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { checkAccess, hookErrorAnswer, resolveApiKey } from '../handler/access.js';
-import type { HandlerConfig } from '../handler/config.js';
-import { type ErrorAnswer, INTERNAL_ERROR, tokenErrorAnswer } from '../handler/error-response.js';
-import { matchRoute } from '../handler/routes.js';
-import { tokenAfterUnauthorized } from '../proxy/replay.js';
-import type { TokenProvider } from '../types.js';
-import { resolveWebSocketConfig, type WebSocketConfig } from './config.js';
-import { checkClientHandshake, refuseUpgrade } from './handshake.js';
-import { isOriginAllowed } from './origin.js';
+import { admit, obtainToken, tokenAfterUnauthorized } from '../../policy/admission.js';
+import { type ErrorAnswer, failureAnswer, INTERNAL_ERROR } from '../../policy/answers.js';
+import type { HandlerConfig } from '../../policy/config.js';
+import { planUpgrade, SERVER_CLOSING, upstreamHandshakeHeaders } from '../../policy/websocket.js';
+import type { WebSocketConfig } from '../../policy/websocket-config.js';
+import type { TokenProvider } from '../../types.js';
+import { refuseUpgrade } from './refuse.js';
 import { type Relay, relay } from './relay.js';
-import type { HandleUpgradeOptions, WebSocketOptions, WebSocketStats } from './types.js';
-import {
-  connectUpstream,
-  refusalAnswer,
-  type UpstreamOutcome,
-  upstreamHeaders,
-  withoutCredentialParams,
-} from './upstream.js';
-
-/** The WebSocket paths proxied, after the prefix (the SDKs use a trailing slash too). */
-const WEBSOCKET_PATHS: ReadonlySet<string> = new Set([
-  '/api-ws/v1/inference',
-  '/api-ws/v1/inference/',
-  '/api-ws/v1/realtime',
-  '/api-ws/v1/realtime/',
-]);
+import type { HandleUpgradeOptions, WebSocketStats } from './types.js';
+import { connectUpstream, type UpstreamOutcome } from './upstream.js';
 
 /** Most bytes a client may send before its handshake is answered (it should send none). */
 const MAX_EARLY_BYTES = 64 * 1024;
 
 /** How long `close()` waits for sessions to finish their closing handshakes. */
 const SHUTDOWN_GRACE_MS = 2000;
-
-const NOT_FOUND: ErrorAnswer = Object.freeze({
-  status: 404,
-  code: 'NotFound',
-  message: 'No such WebSocket route.',
-});
-const ORIGIN_REFUSED: ErrorAnswer = Object.freeze({
-  status: 403,
-  code: 'AccessDenied',
-  message: 'WebSocket connections from this origin are not allowed.',
-});
-const TOO_MANY_SESSIONS: ErrorAnswer = Object.freeze({
-  status: 503,
-  code: 'TooManySessions',
-  message: 'Too many WebSocket sessions; try again later.',
-  retryAfterSeconds: 1,
-});
-const CLOSING: ErrorAnswer = Object.freeze({
-  status: 503,
-  code: 'ServerClosing',
-  message: 'The server is shutting down.',
-});
 
 function noop(): void {}
 
@@ -80,23 +42,13 @@ export interface WebSocketProxy<Ctx> {
 }
 
 /**
- * Creates the WebSocket proxy of a handler (options validated now).
- * @param expireInSeconds TTL of the handler's own provider; `undefined` with a shared provider
- * @throws DashScopeError `InvalidParameter` for invalid `websocket` options.
+ * Creates the WebSocket proxy of a handler: carries out the upgrade policy (`planUpgrade`) and
+ * admission, with the proxy's provider, on node sockets.
  */
 export function createWebSocketProxy<Ctx>(
-  options: false | WebSocketOptions<Ctx> | undefined,
-  config: HandlerConfig<Ctx>,
+  config: HandlerConfig<Ctx, IncomingMessage>,
   provider: TokenProvider,
-  expireInSeconds: number | undefined,
 ): WebSocketProxy<Ctx> {
-  const ws: WebSocketConfig<Ctx> | undefined = resolveWebSocketConfig(
-    options,
-    config.origin,
-    config.basePath,
-    config.minValiditySeconds,
-    expireInSeconds,
-  );
   const counters = { open: 0, connecting: 0, opened: 0, refused: 0 };
   const pending = new Set<AbortController>();
   const sessions = new Set<Relay>();
@@ -105,7 +57,7 @@ export function createWebSocketProxy<Ctx>(
   let server: WebSocketServer | undefined;
   let closed = false;
 
-  function clientServer(settings: WebSocketConfig<Ctx>): WebSocketServer {
+  function clientServer(settings: WebSocketConfig<Ctx, IncomingMessage>): WebSocketServer {
     server ??= new WebSocketServer({
       noServer: true,
       clientTracking: false,
@@ -122,12 +74,11 @@ export function createWebSocketProxy<Ctx>(
   }
 
   async function setUp(
-    settings: WebSocketConfig<Ctx>,
+    settings: WebSocketConfig<Ctx, IncomingMessage>,
     req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
-    path: string,
-    query: string,
+    url: string,
     protocols: readonly string[],
     handleOptions: HandleUpgradeOptions<Ctx> | undefined,
   ): Promise<void> {
@@ -164,7 +115,7 @@ export function createWebSocketProxy<Ctx>(
       pending.delete(controller);
       watch(false);
       counters.connecting -= 1;
-      if (closed && !socket.destroyed) refuse(socket, CLOSING);
+      if (closed && !socket.destroyed) refuse(socket, SERVER_CLOSING);
       else if (answer !== undefined && !controller.signal.aborted)
         refuse(socket, answer, requestId);
       else socket.destroy();
@@ -176,56 +127,45 @@ export function createWebSocketProxy<Ctx>(
         try {
           ctx = await settings.context(req);
         } catch (error) {
-          fail(hookErrorAnswer(error));
+          fail(failureAnswer(error, 'hook'));
           return;
         }
       } else ctx = req as unknown as Ctx;
       if (controller.signal.aborted) return fail(undefined);
 
-      const refused = await checkAccess(config.authorize, ctx);
-      if (refused !== undefined) return fail(refused);
-      let apiKey: string;
-      try {
-        apiKey = await resolveApiKey(config.apiKey, ctx);
-      } catch (error) {
-        return fail(hookErrorAnswer(error));
-      }
+      const admission = await admit(config, ctx);
+      if ('refused' in admission) return fail(admission.refused);
+      const apiKey = admission.apiKey;
       if (controller.signal.aborted) return fail(undefined);
 
       const minValiditySeconds = settings.minValiditySeconds;
-      let token: string;
-      try {
-        token = (await provider.getToken({ apiKey, minValiditySeconds, signal: controller.signal }))
-          .token;
-      } catch (error) {
-        return fail(controller.signal.aborted ? undefined : tokenErrorAnswer(error, [apiKey]));
-      }
+      const signal = controller.signal;
+      let token = await obtainToken(provider, { apiKey, minValiditySeconds, signal });
+      if ('refused' in token) return fail(signal.aborted ? undefined : token.refused);
 
-      const upstreamQuery = withoutCredentialParams(query);
-      const url = `${settings.upstreamBase}${path}${upstreamQuery === '' ? '' : `?${upstreamQuery}`}`;
       const connect = (key: string): Promise<UpstreamOutcome> =>
         connectUpstream(url, {
           protocols,
-          headers: upstreamHeaders(req.rawHeaders, config.forwardClientIdentity, key),
+          headers: upstreamHandshakeHeaders(req.rawHeaders, config.forwardClientIdentity, key),
           timeoutMs: settings.handshakeTimeoutMs,
           maxPayload: settings.maxMessageBytes,
           secrets: [apiKey, key],
-          signal: controller.signal,
+          signal,
         });
-      let outcome = await connect(token);
+      let outcome = await connect(token.token);
       if (outcome.kind === 'refused' && outcome.status === 401) {
         // The injected key was refused (expired early, clock skew): once more with a new one.
-        try {
-          token = (await tokenAfterUnauthorized(provider, apiKey, token, minValiditySeconds)).token;
-        } catch (error) {
-          return fail(controller.signal.aborted ? undefined : tokenErrorAnswer(error, [apiKey]));
-        }
-        outcome = await connect(token);
+        token = await tokenAfterUnauthorized(provider, apiKey, token.token, minValiditySeconds);
+        if ('refused' in token) return fail(signal.aborted ? undefined : token.refused);
+        outcome = await connect(token.token);
       }
       if (outcome.kind === 'gone') return fail(undefined);
       if (outcome.kind === 'failed') return fail(outcome.answer);
       if (outcome.kind === 'refused') {
-        return fail(refusalAnswer(outcome.error), outcome.error.requestId);
+        return fail(
+          failureAnswer(outcome.error, 'websocket-refusal', [apiKey]),
+          outcome.error.requestId,
+        );
       }
 
       const upstream = outcome.ws;
@@ -270,54 +210,25 @@ export function createWebSocketProxy<Ctx>(
 
   return {
     handleUpgrade(req, socket, head, handleOptions) {
+      const ws = config.websocket;
       if (ws === undefined) return false;
-      const url = handleOptions?.url ?? req.url ?? '/';
-      const match = matchRoute(url, config.prefix);
-      if (match.kind === 'outside') return false;
+      const plan = planUpgrade(config, {
+        method: req.method ?? 'GET',
+        url: handleOptions?.url ?? req.url ?? '/',
+        headers: req.headers,
+        request: req,
+        sessions: counters.open + counters.connecting,
+        closing: closed,
+      });
+      if (plan.kind === 'outside') return false;
       // From here on the socket is ours: an error on it must not crash the process.
       socket.on('error', noop);
-      if (closed) {
-        refuse(socket, CLOSING);
-        return true;
-      }
-      if (match.kind === 'bad-target') {
-        refuse(socket, {
-          status: 400,
-          code: 'InvalidPath',
-          message: `Request target refused: ${match.reason}.`,
-        });
-        return true;
-      }
-      const q = url.indexOf('?');
-      const path = (q < 0 ? url : url.slice(0, q)).slice(config.prefix.length);
-      if (match.kind !== 'websocket' || !WEBSOCKET_PATHS.has(path)) {
-        refuse(socket, NOT_FOUND);
-        return true;
-      }
-      const handshake = checkClientHandshake(req);
-      if (!('protocols' in handshake)) {
-        refuse(socket, handshake);
-        return true;
-      }
-      if (!isOriginAllowed(req, ws.allowedOrigins)) {
-        refuse(socket, ORIGIN_REFUSED);
-        return true;
-      }
-      if (counters.open + counters.connecting >= ws.maxSessions) {
-        refuse(socket, TOO_MANY_SESSIONS);
+      if (plan.kind === 'refuse') {
+        refuse(socket, plan.answer);
         return true;
       }
       counters.connecting += 1;
-      void setUp(
-        ws,
-        req,
-        socket,
-        head,
-        path,
-        q < 0 ? '' : url.slice(q + 1),
-        handshake.protocols,
-        handleOptions,
-      );
+      void setUp(ws, req, socket, head, plan.upstreamUrl, plan.protocols, handleOptions);
       return true;
     },
     stats() {

@@ -2,7 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { ClientGoneError } from './client-gone.js';
-import { filterResponseHeaders } from './headers.js';
+import { filterResponseHeaders, mergeVary } from '../policy/headers.js';
 
 /** One request to send upstream. */
 export interface UpstreamRequest {
@@ -196,7 +196,7 @@ function writeHeadKeepingVary(res: ServerResponse, statusCode: number, headers: 
     let vary = String(own);
     const rest: string[] = [];
     for (let i = 0; i < headers.length; i += 2) {
-      if (headers[i] === 'vary') vary = `${vary}, ${headers[i + 1]}`;
+      if (headers[i] === 'vary') vary = mergeVary(vary, headers[i + 1]!);
       else rest.push(headers[i]!, headers[i + 1]!);
     }
     res.setHeader('vary', vary);

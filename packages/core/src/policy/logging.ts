@@ -1,4 +1,7 @@
-import type { IncomingMessage, ServerResponse } from 'node:http';
+/**
+ * What the handler logs, and what it never logs, whatever the runtime: the logger interface,
+ * the fields of a request line (built from plain facts), failed refreshes and internal errors.
+ */
 import { type DashScopeError, redactSecrets } from '../errors.js';
 
 /**
@@ -37,9 +40,20 @@ export interface RequestLogFields {
   clientClosed: boolean;
 }
 
+/** The facts of one answered request, as an executor knows them. */
+export interface RequestLogFacts {
+  method: string | undefined;
+  /** Path + query relative to the mount point. */
+  url: string;
+  status: number;
+  /** Milliseconds the request took. */
+  durationMs: number;
+  requestId: string | undefined;
+  clientClosed: boolean;
+}
+
 /** Longest path logged. */
 const MAX_PATH = 300;
-const REQUEST_ID_LINE = /\r\nx-request-id: *([^\r\n]{1,200})/i;
 
 function call(
   logger: DashScopeLogger,
@@ -56,43 +70,29 @@ function call(
   }
 }
 
-/** The answer's `x-request-id`: set by the handler, or relayed from upstream with `writeHead`. */
-function requestIdOf(res: ServerResponse): string | undefined {
-  const own = res.getHeader('x-request-id');
-  if (typeof own === 'string') return own;
-  // Relayed headers are written with `writeHead(status, flatArray)` and not kept by
-  // `getHeader`; the header block Node built for the socket still has them.
-  const block = (res as unknown as { _header?: unknown })._header;
-  if (typeof block !== 'string') return undefined;
-  return REQUEST_ID_LINE.exec(block)?.[1];
-}
-
 function pathOf(url: string): string {
   const q = url.indexOf('?');
   const path = q < 0 ? url : url.slice(0, q);
   return redactSecrets(path.length > MAX_PATH ? `${path.slice(0, MAX_PATH)}…` : path);
 }
 
-/** Logs one line for a request the handler answered. `started` is `performance.now()` at its start. */
-export function logRequest(
-  logger: DashScopeLogger,
-  req: IncomingMessage,
-  res: ServerResponse,
-  url: string,
-  started: number,
-): void {
+function methodOf(method: string | undefined): string {
+  return (method ?? '?').slice(0, 20);
+}
+
+/** Logs one line for a request the handler answered. */
+export function logRequest(logger: DashScopeLogger, facts: RequestLogFacts): void {
   const fields: RequestLogFields = {
-    method: (req.method ?? '?').slice(0, 20),
-    path: pathOf(url),
-    status: res.headersSent ? res.statusCode : 0,
-    durationMs: Math.round((performance.now() - started) * 10) / 10,
-    clientClosed: !res.writableFinished && (res.destroyed || req.destroyed),
+    method: methodOf(facts.method),
+    path: pathOf(facts.url),
+    status: facts.status,
+    durationMs: Math.round(facts.durationMs * 10) / 10,
+    clientClosed: facts.clientClosed,
   };
-  const requestId = requestIdOf(res);
-  if (requestId !== undefined) fields.requestId = redactSecrets(requestId);
+  if (facts.requestId !== undefined) fields.requestId = redactSecrets(facts.requestId);
   const message =
     `${fields.method} ${fields.path} ${fields.status || '-'} ${fields.durationMs}ms` +
-    (requestId === undefined ? '' : ` id=${fields.requestId}`) +
+    (fields.requestId === undefined ? '' : ` id=${fields.requestId}`) +
     (fields.clientClosed ? ' (client closed)' : '');
   call(logger, 'info', message, fields as unknown as Record<string, unknown>);
 }
@@ -109,11 +109,15 @@ export function logRefreshError(logger: DashScopeLogger, error: DashScopeError):
 }
 
 /** Logs an unexpected failure of the handler (a bug), without its message. */
-export function logInternalError(logger: DashScopeLogger, req: IncomingMessage, url: string): void {
-  const method = (req.method ?? '?').slice(0, 20);
+export function logInternalError(
+  logger: DashScopeLogger,
+  method: string | undefined,
+  url: string,
+): void {
+  const m = methodOf(method);
   const path = pathOf(url);
-  call(logger, 'error', `${method} ${path}: the handler failed unexpectedly (answered 500)`, {
-    method,
+  call(logger, 'error', `${m} ${path}: the handler failed unexpectedly (answered 500)`, {
+    method: m,
     path,
   });
 }

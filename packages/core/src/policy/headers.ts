@@ -1,4 +1,29 @@
-import type { IncomingHttpHeaders } from 'node:http';
+/**
+ * Header filtering, both ways: what of the client's request reaches Model Studio, and what of
+ * Model Studio's answer reaches the client. Runtime-neutral (flat `[name, value, …]` lists and
+ * plain records).
+ */
+
+/** Headers of an upstream answer: lower-case names (undici's object, or a `Headers` copied). */
+export type UpstreamHeaders = Record<string, string | string[] | undefined>;
+
+/**
+ * Hop-by-hop headers (RFC 9110 §7.6.1): about one connection, never passed on, in either
+ * direction, and never allowed by a CORS preflight.
+ */
+export const HOP_BY_HOP: ReadonlySet<string> = new Set([
+  'connection',
+  'keep-alive',
+  'proxy-connection',
+  'te',
+  'trailer',
+  'transfer-encoding',
+  'upgrade',
+]);
+
+function withHopByHop(names: readonly string[]): ReadonlySet<string> {
+  return new Set([...HOP_BY_HOP, ...names]);
+}
 
 /**
  * Request headers that never reach Model Studio:
@@ -10,17 +35,10 @@ import type { IncomingHttpHeaders } from 'node:http';
  * - the client's identity and page: `forwarded`, `x-forwarded-*`, `x-real-ip`, `via`,
  *   `origin`, `referer` (unless `forwardClientIdentity`).
  */
-const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = withHopByHop([
   'authorization',
   'cookie',
   'proxy-authorization',
-  'proxy-connection',
-  'connection',
-  'keep-alive',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
   'http2-settings',
   'host',
   'content-length',
@@ -47,15 +65,8 @@ const IDENTITY_REQUEST_HEADERS: ReadonlySet<string> = new Set([
  * (`alt-svc`, `strict-transport-security`), and `x-accel-buffering` (set by the proxy: `no`
  * on event streams).
  */
-const DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = new Set([
-  'connection',
-  'keep-alive',
-  'proxy-connection',
+const DROPPED_RESPONSE_HEADERS: ReadonlySet<string> = withHopByHop([
   'proxy-authenticate',
-  'te',
-  'trailer',
-  'transfer-encoding',
-  'upgrade',
   'set-cookie',
   'set-cookie2',
   'alt-svc',
@@ -181,7 +192,7 @@ export interface ClientResponseHeaders {
 }
 
 /** Filters upstream response headers (undici's parsed, lower-cased object) for the client. */
-export function filterResponseHeaders(upstream: IncomingHttpHeaders): ClientResponseHeaders {
+export function filterResponseHeaders(upstream: UpstreamHeaders): ClientResponseHeaders {
   const headers: string[] = [];
   let eventStream = false;
   const connection = upstream['connection'];
@@ -203,4 +214,11 @@ export function filterResponseHeaders(upstream: IncomingHttpHeaders): ClientResp
     }
   }
   return { headers, eventStream };
+}
+
+/** `existing` (a `Vary` value, maybe absent) with `added` appended; `*` stays `*`. */
+export function mergeVary(existing: string | undefined, added: string): string {
+  if (existing === undefined || existing === '') return added;
+  if (existing === '*') return existing;
+  return `${existing}, ${added}`;
 }

@@ -1,5 +1,5 @@
-import { unsafePathReason, unsafeQueryReason } from '../proxy/path-safety.js';
-import type { ErrorDialect } from './error-response.js';
+import { unsafePathReason, unsafeQueryReason } from './path-safety.js';
+import type { ErrorDialect } from './answers.js';
 
 /** What a request target means to the handler. */
 export type Route =

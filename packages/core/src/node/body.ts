@@ -87,6 +87,11 @@ export function limitedBodyStream(req: IncomingMessage, limit: number): Readable
   return stream;
 }
 
+/** Whether a request body can be sent a second time (no body, or bytes in memory). */
+export function isReplayable(body: unknown): boolean {
+  return body === null || Buffer.isBuffer(body);
+}
+
 /**
  * A body a body parser already consumed, as bytes: Buffers and strings as they are, anything
  * else as JSON (`json: true`).
@@ -97,25 +102,4 @@ export function serialiseParsedBody(parsed: unknown): { data: Buffer; json: bool
   if (typeof parsed === 'string') return { data: Buffer.from(parsed, 'utf8'), json: false };
   const text = JSON.stringify(parsed);
   return { data: Buffer.from(text === undefined ? '' : text, 'utf8'), json: true };
-}
-
-const STREAM_KEY = Buffer.from('"stream"');
-const STREAM_TRUE = /"stream"\s*:\s*true/;
-
-/**
- * Whether a JSON body held in memory asks for a streamed answer (`"stream": true`), without
- * parsing it. May err towards `true` (the key inside a string), which only raises the freshness
- * floor of the injected key.
- */
-export function bodyRequestsStream(body: Buffer): boolean {
-  return body.indexOf(STREAM_KEY) >= 0 && STREAM_TRUE.test(body.toString('latin1'));
-}
-
-/** Parses a JSON body, `undefined` when it is not JSON. */
-export function parseJson(body: Buffer): unknown {
-  try {
-    return JSON.parse(body.toString('utf8'));
-  } catch {
-    return undefined;
-  }
 }
