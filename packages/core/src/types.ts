@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { DashScopeError } from './errors.js';
+import type { HttpTransport } from './transport/types.js';
 
 /** The four Model Studio regions with a shared host. */
 export type Region = 'cn-beijing' | 'ap-southeast-1' | 'us-east-1' | 'cn-hongkong';
@@ -34,12 +35,14 @@ export interface EndpointOptions {
 /** Network options shared by everything that calls Model Studio. */
 export interface TransportOptions {
   /**
-   * undici dispatcher used for calls to Model Studio (inject one in tests).
+   * undici dispatcher used for calls to Model Studio (inject one in tests). Used by the undici
+   * transport (the default of `@dashscope-token/core`); ignored by the fetch transport and when
+   * a `transport` is given.
    * @default one shared keep-alive `Agent` for the process
    */
   dispatcher?: Dispatcher;
   /**
-   * Milliseconds to establish the TCP/TLS connection.
+   * Milliseconds to establish the TCP/TLS connection (undici transport only).
    * @default 5000
    */
   connectTimeoutMs?: number;
@@ -61,6 +64,12 @@ export interface MintTokenOptions extends EndpointOptions, TransportOptions {
   expireInSeconds?: number;
   /** Aborts the request; the promise rejects with a `DashScopeError` of code `Aborted`. */
   signal?: AbortSignal;
+  /**
+   * The HTTP transport the token request goes through.
+   * @default `undiciTransport({ dispatcher, connectTimeoutMs })` from `@dashscope-token/core`;
+   *   `fetchTransport()` from `@dashscope-token/core/neutral`
+   */
+  transport?: HttpTransport;
 }
 
 /** Options of one {@link TokenProvider.getToken} call. */
@@ -193,4 +202,11 @@ export interface TokenProviderOptions extends EndpointOptions, TransportOptions 
    * @default mintToken (with the server `Date` header used to correct clock skew)
    */
   mint?: (opts: MintTokenOptions) => Promise<TemporaryToken>;
+  /**
+   * The HTTP transport every mint goes through (not used with a custom `mint`, which gets it in
+   * its options).
+   * @default `undiciTransport({ dispatcher, connectTimeoutMs })` from `@dashscope-token/core`;
+   *   `fetchTransport()` from `@dashscope-token/core/neutral`
+   */
+  transport?: HttpTransport;
 }
