@@ -8,6 +8,9 @@ export { DashScopeError, isDashScopeError, redactSecrets } from './errors.js';
 export type { EndpointEnv } from './regions.js';
 export { DEFAULT_REGION, isRegion, REGION_HOSTS, resolveBaseUrl } from './regions.js';
 export { DEFAULT_RETRY } from './retry.js';
+export { DEFAULT_STORE_TIMEOUT_MS } from './store/guard.js';
+export type { SharedStore } from './store/types.js';
+export { DELETE_IF_EQUALS_SCRIPT } from './store/types.js';
 export type { MintWithTimingOptions, TimedToken } from './token/mint.js';
 export { DEFAULT_EXPIRE_IN_SECONDS, MAX_EXPIRE_IN_SECONDS } from './token/mint.js';
 export { createTokenProvider, mintToken, mintTokenWithTiming } from './token/with-fetch.js';
@@ -25,5 +28,6 @@ export type {
   TokenProvider,
   TokenProviderOptions,
   TokenProviderStats,
+  TokenStoreStats,
   TransportOptions,
 } from './types.js';

@@ -1,5 +1,6 @@
 import type { Dispatcher } from 'undici';
 import type { DashScopeError } from './errors.js';
+import type { SharedStore } from './store/types.js';
 import type { HttpTransport } from './transport/types.js';
 
 /** The four Model Studio regions with a shared host. */
@@ -99,6 +100,20 @@ export interface TokenProviderStats {
   errors: number;
   /** Number of API keys with a cached entry. */
   size: number;
+  /** The shared store tier, when a `store` is configured. */
+  store?: TokenStoreStats;
+}
+
+/** Counters of the shared store tier of a {@link TokenProvider}. */
+export interface TokenStoreStats {
+  /** Tokens taken from the store (minted by another instance) instead of minted here. */
+  hits: number;
+  /** Store calls that failed or did not answer within `storeTimeoutMs`. */
+  errors: number;
+  /** Mints done without the store because it failed, was slow, or was being left alone. */
+  fallbacks: number;
+  /** Whether the last store call answered. */
+  healthy: boolean;
 }
 
 /** A cache of temporary keys, one entry per API key, host and TTL. */
@@ -209,4 +224,28 @@ export interface TokenProviderOptions extends EndpointOptions, TransportOptions 
    *   `fetchTransport()` from `@dashscope-token/core/neutral`
    */
   transport?: HttpTransport;
+  /**
+   * A shared store (Redis: `createRedisStore` of `@dashscope-token/redis`) as a second tier
+   * behind the in-process cache: across every instance sharing it, a key is minted once per
+   * refresh period (one instance takes the key's short lock and mints, the others read its
+   * token). Store keys are an HMAC of the API key and tokens are sealed with AES-GCM under a key
+   * derived from it (HKDF), so nothing in the store lets its reader call Model Studio. A store
+   * that fails or is slow is never an outage: the provider mints locally, counts it in
+   * `stats().store`, reports it once per outage to `onStoreError`, and uses the store again
+   * once it answers.
+   * @default undefined (in-process cache only)
+   */
+  store?: SharedStore;
+  /**
+   * Milliseconds each store call may take before the provider gives up on it and goes on
+   * without the store (it then leaves the store alone for 1 s before trying again).
+   * @default 500
+   */
+  storeTimeoutMs?: number;
+  /**
+   * Called once per store outage (first failed or timed-out call after a good one) with a
+   * `StoreUnavailable` error. Exceptions thrown by it are ignored.
+   * @default undefined
+   */
+  onStoreError?: (error: DashScopeError) => void;
 }

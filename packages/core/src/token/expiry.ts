@@ -15,6 +15,8 @@ export interface Entry {
   readonly expiresAt: number;
   /** Local ms before which no background refresh starts (half the token's life). */
   readonly refreshFrom: number;
+  /** Read from the shared store (minted by another instance). */
+  readonly shared?: boolean;
 }
 
 /** The cache entry of a freshly minted token, its expiry placed on the local clock. */

@@ -8,15 +8,18 @@ import { processEnv } from '../env.js';
 import { DashScopeError } from '../errors.js';
 import { resolveBaseUrl } from '../regions.js';
 import { resolveRetryOptions } from '../retry.js';
+import { DEFAULT_STORE_TIMEOUT_MS, StoreGuard } from '../store/guard.js';
 import type { MintTokenOptions, RetryOptions, TokenProviderOptions } from '../types.js';
 import { withSecrets } from '../upstream-errors.js';
 import { invalidOption } from './errors.js';
 import {
   checkExpireInSeconds,
+  DEFAULT_TIMEOUT_MS,
   type DefaultTransport,
   mintWithTransport,
   type TimedToken,
 } from './mint.js';
+import { SharedTier } from './shared-tier.js';
 
 /** Default most API keys with a cached token. */
 export const DEFAULT_MAX_KEYS = 1000;
@@ -51,6 +54,8 @@ export interface ProviderSettings {
   readonly defaultKey: string | undefined;
   /** {@link cacheKey} of `defaultKey`, computed once. */
   readonly defaultCacheKey: string | undefined;
+  /** The shared store tier, when a `store` is configured. */
+  readonly shared: { readonly tier: SharedTier; readonly guard: StoreGuard } | undefined;
   /** A `minValiditySeconds` value checked against the TTL, in ms (at least 1). */
   minValidityMs(value: unknown): number;
   /** The cache key of an API key: a hash of key, base URL and TTL (the raw key is not kept). */
@@ -90,6 +95,41 @@ function customMintFunction(
     }
     return { token, requestStartedAt, responseReceivedAt: now() };
   };
+}
+
+function resolveStore(
+  opts: TokenProviderOptions,
+  baseUrl: string,
+  ttl: number,
+  retryPolicy: Readonly<Required<RetryOptions>>,
+  maxKeys: number,
+  now: () => number,
+): ProviderSettings['shared'] {
+  const store = opts.store;
+  if (store === undefined) return undefined;
+  if (
+    store === null ||
+    typeof store !== 'object' ||
+    typeof store.get !== 'function' ||
+    typeof store.set !== 'function' ||
+    typeof store.setIfAbsent !== 'function' ||
+    typeof store.deleteIfEquals !== 'function'
+  ) {
+    throw invalidOption(
+      'Invalid store: expected an object with get, set, setIfAbsent and deleteIfEquals (see SharedStore).',
+    );
+  }
+  const timeoutMs = opts.storeTimeoutMs ?? DEFAULT_STORE_TIMEOUT_MS;
+  if (typeof timeoutMs !== 'number' || !Number.isFinite(timeoutMs) || timeoutMs <= 0) {
+    throw invalidOption(
+      `Invalid storeTimeoutMs ${String(timeoutMs)}: expected a positive number of milliseconds.`,
+    );
+  }
+  const guard = new StoreGuard(timeoutMs, now, opts.onStoreError);
+  // The lock outlives the longest mint: every retry, the last attempt's whole timeout.
+  const lockMs = retryPolicy.maxElapsedMs + (opts.timeoutMs ?? DEFAULT_TIMEOUT_MS);
+  const tier = new SharedTier(store, guard, `${baseUrl}\0${ttl}`, lockMs, now, maxKeys);
+  return { tier, guard };
 }
 
 /**
@@ -161,6 +201,7 @@ export function resolveProviderOptions(
     bytesToHex(sha256(utf8ToBytes(`${apiKey}\0${baseUrl}\0${ttl}`))).slice(0, 32);
 
   return {
+    shared: resolveStore(opts, baseUrl, ttl, retryPolicy, maxKeys, now),
     baseUrl,
     ttl,
     ttlMs: ttl * 1000,

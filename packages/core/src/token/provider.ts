@@ -21,6 +21,7 @@ import {
   inRefreshWindow,
   type NegativeEntry,
   type RefreshContext,
+  type RefreshRequest,
   refresh,
   reportRefreshError,
 } from './refresh.js';
@@ -55,14 +56,15 @@ export function composeTokenProvider(
   let closing: Promise<void> | undefined;
   const closed = (): boolean => closer.signal.aborted;
 
-  const startRefresh = (key: string, apiKey: string, background: boolean) =>
-    flights.start(key, background, (flight) => refresh(context, key, apiKey, flight));
+  const startRefresh = (request: RefreshRequest, background: boolean) =>
+    flights.start(request.key, background, (flight) => refresh(context, request, flight));
 
   const miss = async (
     key: string,
     apiKey: string,
     minValidityMs: number,
     signal: AbortSignal | undefined,
+    fresh: boolean,
   ): Promise<TemporaryToken> => {
     counters.misses++;
     const refused = negative.get(key);
@@ -71,7 +73,18 @@ export function composeTokenProvider(
       negative.delete(key);
     }
     if (signal?.aborted) throw abortedWaitError();
-    const flight = flights.get(key) ?? startRefresh(key, apiKey, false);
+    return join(key, apiKey, minValidityMs, signal, fresh);
+  };
+
+  /** Waits for the flight of `key`, started if there is none. */
+  const join = async (
+    key: string,
+    apiKey: string,
+    minValidityMs: number,
+    signal: AbortSignal | undefined,
+    fresh: boolean,
+  ): Promise<TemporaryToken> => {
+    const flight = flights.get(key) ?? startRefresh({ key, apiKey, minValidityMs, fresh }, false);
     let entry: Entry;
     try {
       entry = await (signal === undefined
@@ -93,6 +106,8 @@ export function composeTokenProvider(
     }
     const remainingMs = entry.expiresAt - now();
     if (remainingMs >= minValidityMs) return entry.token;
+    // Another instance's token, read for a caller that needed less life: mint one for this caller.
+    if (entry.shared === true && !fresh) return join(key, apiKey, minValidityMs, signal, true);
     throw new DashScopeError({
       code: 'BadGateway',
       status: 502,
@@ -135,14 +150,17 @@ export function composeTokenProvider(
             inRefreshWindow(entry, t, minValidityMs, settings.refreshAheadMs) &&
             !flights.has(key)
           ) {
-            startRefresh(key, apiKey, true);
+            startRefresh(
+              { key, apiKey, minValidityMs: settings.defaultMinValidityMs, fresh: false },
+              true,
+            );
           }
           counters.hits++;
           return entry.promise;
         }
       }
     }
-    return miss(key, apiKey, minValidityMs, signal);
+    return miss(key, apiKey, minValidityMs, signal, forceRefresh);
   };
 
   const keyOf = (apiKey: string | undefined): string | undefined => {
@@ -160,7 +178,11 @@ export function composeTokenProvider(
     },
     stats(): TokenProviderStats {
       const { hits, misses, mints, errors } = counters;
-      return { hits, misses, mints, errors, size: cache.size };
+      const stats: TokenProviderStats = { hits, misses, mints, errors, size: cache.size };
+      const shared = settings.shared;
+      if (shared !== undefined)
+        stats.store = { ...shared.guard.counters, healthy: shared.guard.healthy };
+      return stats;
     },
     close(): Promise<void> {
       if (closing !== undefined) return closing;

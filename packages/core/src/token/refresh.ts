@@ -59,18 +59,29 @@ export function inRefreshWindow(
   return entry.expiresAt - t < minValidityMs + refreshAheadMs && t >= entry.refreshFrom;
 }
 
+/** What a flight is for. */
+export interface RefreshRequest {
+  readonly key: string;
+  readonly apiKey: string;
+  /** Life the token must have left, ms (for a token read from the shared store). */
+  readonly minValidityMs: number;
+  /** Mint rather than read the shared store first (`forceRefresh`). */
+  readonly fresh: boolean;
+}
+
 /**
- * Mints a token for `apiKey` (retrying what is retryable) and caches it under `key`; the body of
- * a flight. Failures become `DashScopeError`s; `ProviderClosed` once the provider is closed.
+ * Gets a new token for `apiKey` (from the shared store when one is configured, else or failing
+ * that by minting, retrying what is retryable) and caches it under `key`; the body of a flight.
+ * Failures become `DashScopeError`s; `ProviderClosed` once the provider is closed.
  */
 export async function refresh(
   context: RefreshContext,
-  key: string,
-  apiKey: string,
+  request: RefreshRequest,
   flight: Flight<Entry>,
 ): Promise<Entry> {
   const { settings, cache, negative, counters, closing } = context;
-  try {
+  const { key, apiKey } = request;
+  const mint = async (): Promise<Entry> => {
     const timed = await retrying(() => settings.mint(apiKey, closing), settings.retryPolicy, {
       signal: closing,
       onAttemptError: () => {
@@ -79,7 +90,17 @@ export async function refresh(
     });
     if (closing.aborted) throw closedError();
     counters.mints++;
-    const entry = toEntry(timed, settings.ttlMs);
+    return toEntry(timed, settings.ttlMs);
+  };
+  try {
+    const entry =
+      settings.shared === undefined
+        ? await mint()
+        : await settings.shared.tier.obtain(
+            { ...request, current: cache.peek(key), signal: closing },
+            mint,
+          );
+    if (closing.aborted) throw closedError();
     cache.set(key, entry);
     negative.delete(key);
     return entry;
