@@ -122,8 +122,3 @@ export function redactSecrets(text: string, secrets: readonly string[] = []): st
   }
   return out;
 }
-
-/** The `InvalidParameter` error (400, not retryable) for an option refused at creation. */
-export function invalidParameter(message: string): DashScopeError {
-  return new DashScopeError({ code: 'InvalidParameter', status: 400, retryable: false, message });
-}

@@ -2,7 +2,8 @@
  * Admission, the same for every route and every runtime: `authorize` → the permanent key for
  * the request → a temporary key, each step either going on or giving the answer to refuse with.
  */
-import { DashScopeError } from '../errors.js';
+import { processEnv } from '../env.js';
+import { missingKeyError } from '../token/errors.js';
 import type { GetTokenOptions, TemporaryToken, TokenProvider } from '../types.js';
 import { type ErrorAnswer, failureAnswer } from './answers.js';
 import type { ApiKeyOption, AuthorizeOption, AuthorizeResult } from './options.js';
@@ -46,24 +47,13 @@ function refusal(result: AuthorizeResult | null): ErrorAnswer | undefined {
   return FORBIDDEN;
 }
 
-/** The one `MissingApiKey` error: a server configuration problem, not the client's. */
-export function missingApiKeyError(): DashScopeError {
-  return new DashScopeError({
-    code: 'MissingApiKey',
-    status: 500,
-    retryable: false,
-    message: 'No Model Studio API key is configured for this request.',
-  });
-}
-
-/** `DASHSCOPE_API_KEY`, where the runtime has a `process.env`. */
+/** `DASHSCOPE_API_KEY`, where the runtime has an environment. */
 function environmentKey(): string | undefined {
-  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env
-    ?.DASHSCOPE_API_KEY;
+  return processEnv().DASHSCOPE_API_KEY;
 }
 
 function checkedKey(key: unknown): string {
-  if (typeof key !== 'string' || key === '') throw missingApiKeyError();
+  if (typeof key !== 'string' || key === '') throw missingKeyError();
   return key;
 }
 

@@ -2,7 +2,7 @@
  * The handler's options resolved ONCE, validated and precomputed, into the one config both
  * executors (node:http and Fetch) carry out. Each setting has one meaning and one default.
  */
-import { invalidParameter } from '../errors.js';
+import { invalidOption } from '../token/errors.js';
 import { resolveBaseUrl } from '../regions.js';
 import type { TokenProvider, TokenProviderOptions } from '../types.js';
 import type { AccessPolicy } from './admission.js';
@@ -72,14 +72,14 @@ function integer(
 ): number {
   const v = value ?? fallback;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < min || v > max) {
-    throw invalidParameter(`Invalid ${name} ${String(v)}: expected an integer in ${min}..${max}.`);
+    throw invalidOption(`Invalid ${name} ${String(v)}: expected an integer in ${min}..${max}.`);
   }
   return v;
 }
 
 function below(value: number, limit: number, name: string, limitName: string): void {
   if (value >= limit) {
-    throw invalidParameter(
+    throw invalidOption(
       `${name} ${value} is not below ${limitName} ${limit}: no key could have that much life left.`,
     );
   }
@@ -88,7 +88,7 @@ function below(value: number, limit: number, name: string, limitName: string): v
 /** A deprecated top-level option and its new place: either one, not two different values. */
 function moved<T>(oldValue: T | undefined, newValue: T | undefined, oldName: string, newName: string) {
   if (oldValue !== undefined && newValue !== undefined && oldValue !== newValue) {
-    throw invalidParameter(`${oldName} is deprecated and conflicts with ${newName}: set ${newName} only.`);
+    throw invalidOption(`${oldName} is deprecated and conflicts with ${newName}: set ${newName} only.`);
   }
   return newValue ?? oldValue;
 }
@@ -108,13 +108,13 @@ function isProvider(value: unknown): value is TokenProvider {
 function checkProviders(provider: unknown): HandlerProviders {
   if (provider === undefined) return {};
   if (isProvider(provider)) {
-    throw invalidParameter(
+    throw invalidOption(
       'Invalid provider: pass { proxy: provider } (and optionally { tokenRoute: anotherProvider }); ' +
         'the token route and the proxy never share a provider.',
     );
   }
   if (typeof provider !== 'object' || provider === null) {
-    throw invalidParameter('Invalid provider: expected { proxy?, tokenRoute? }.');
+    throw invalidOption('Invalid provider: expected { proxy?, tokenRoute? }.');
   }
   const { proxy, tokenRoute } = provider as HandlerProviders;
   for (const [name, value] of [
@@ -122,21 +122,16 @@ function checkProviders(provider: unknown): HandlerProviders {
     ['provider.tokenRoute', tokenRoute],
   ] as const) {
     if (value !== undefined && !isProvider(value)) {
-      throw invalidParameter(`Invalid ${name}: expected a TokenProvider (createTokenProvider()).`);
+      throw invalidOption(`Invalid ${name}: expected a TokenProvider (createTokenProvider()).`);
     }
   }
   if (proxy !== undefined && proxy === tokenRoute) {
-    throw invalidParameter(
+    throw invalidOption(
       'Invalid provider: provider.proxy and provider.tokenRoute are the same provider; the keys ' +
         'vended to browsers must never be the keys injected into proxied calls.',
     );
   }
   return { ...(proxy !== undefined && { proxy }), ...(tokenRoute !== undefined && { tokenRoute }) };
-}
-
-/** `process.env` where the runtime has one. */
-function environment(): Record<string, string | undefined> {
-  return (globalThis as { process?: { env?: Record<string, string | undefined> } }).process?.env ?? {};
 }
 
 /**
@@ -153,12 +148,12 @@ export function resolveHandlerConfig<Ctx, Req = never>(
   try {
     prefix = normalisePrefix(options.prefix ?? DEFAULT_PREFIX);
   } catch {
-    throw invalidParameter(
+    throw invalidOption(
       `Invalid prefix ${JSON.stringify(options.prefix)}: expected a plain path such as "/dashscope".`,
     );
   }
   const providers = checkProviders(options.provider);
-  const base = new URL(resolveBaseUrl(options, environment()));
+  const base = new URL(resolveBaseUrl(options));
   const proxy = options.proxy ?? {};
   const expireInSeconds = integer(
     moved(options.expireInSeconds, proxy.expireInSeconds, 'expireInSeconds', 'proxy.expireInSeconds'),
@@ -216,7 +211,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
   if (options.cors) {
     cors = CorsPolicy.compile(options.cors);
     if (cors === undefined) {
-      throw invalidParameter('Invalid cors.origins: expected an array of origins or a function.');
+      throw invalidOption('Invalid cors.origins: expected an array of origins or a function.');
     }
   }
   const models = moved(options.allowModels, proxy.allowModels, 'allowModels', 'proxy.allowModels');

@@ -7,7 +7,6 @@ export type { AccessPolicy, Admitted, Refused } from './admission.js';
 export {
   admit,
   appToken,
-  missingApiKeyError,
   obtainToken,
   resolveApiKey,
   tokenAfterUnauthorized,

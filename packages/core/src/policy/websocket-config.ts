@@ -2,7 +2,7 @@
  * The `websocket` options, validated and precomputed once per handler (runtime-neutral; the
  * node:http executor is the one that proxies WebSockets today).
  */
-import { invalidParameter } from '../errors.js';
+import { invalidOption } from '../token/errors.js';
 import { compileOrigins, type OriginCheck } from './origin.js';
 
 /**
@@ -111,7 +111,7 @@ export interface WebSocketConfig<Ctx, Req> {
 function integer(value: number | undefined, fallback: number, name: string, min: number): number {
   const v = value ?? fallback;
   if (typeof v !== 'number' || !Number.isSafeInteger(v) || v < min) {
-    throw invalidParameter(`Invalid websocket.${name} ${String(v)}: expected an integer >= ${min}.`);
+    throw invalidOption(`Invalid websocket.${name} ${String(v)}: expected an integer >= ${min}.`);
   }
   return v;
 }
@@ -122,7 +122,7 @@ function upstreamBaseOf(baseUrl: string): string {
   try {
     url = new URL(baseUrl);
   } catch {
-    throw invalidParameter('Invalid websocket.baseUrl: expected an absolute ws(s):// or http(s):// URL.');
+    throw invalidOption('Invalid websocket.baseUrl: expected an absolute ws(s):// or http(s):// URL.');
   }
   const scheme =
     url.protocol === 'https:' || url.protocol === 'wss:'
@@ -131,7 +131,7 @@ function upstreamBaseOf(baseUrl: string): string {
         ? 'ws:'
         : undefined;
   if (scheme === undefined || url.username || url.password || url.search || url.hash) {
-    throw invalidParameter(
+    throw invalidOption(
       'Invalid websocket.baseUrl: expected a ws(s):// or http(s):// URL without credentials, query or fragment.',
     );
   }
@@ -161,13 +161,13 @@ export function resolveWebSocketConfig<Ctx, Req>(
   if (o.allowedOrigins !== undefined) {
     allowedOrigins = compileOrigins<[Req]>(o.allowedOrigins);
     if (allowedOrigins === undefined) {
-      throw invalidParameter(
+      throw invalidOption(
         'Invalid websocket.allowedOrigins: expected an array of origins or a function.',
       );
     }
   }
   if (o.context !== undefined && typeof o.context !== 'function') {
-    throw invalidParameter('Invalid websocket.context: expected a function.');
+    throw invalidOption('Invalid websocket.context: expected a function.');
   }
   const maxBufferedBytes = integer(
     o.maxBufferedBytes,
@@ -183,7 +183,7 @@ export function resolveWebSocketConfig<Ctx, Req>(
     0,
   );
   if (expireInSeconds !== undefined && minValiditySeconds >= expireInSeconds) {
-    throw invalidParameter(
+    throw invalidOption(
       `websocket.minValiditySeconds ${minValiditySeconds} is not below proxy.expireInSeconds ${expireInSeconds}: no key could have that much life left.`,
     );
   }
