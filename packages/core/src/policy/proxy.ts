@@ -85,6 +85,12 @@ export interface ProxyFacts {
   rawHeaders: readonly string[];
   /** The `Transfer-Encoding` header, if any. */
   transferEncoding: string | undefined;
+  /**
+   * The request has a body whatever its headers say (a Fetch `Request` built in code has no
+   * `Content-Length`); a body without a declared length is then one of unknown length.
+   * @default false (the headers decide)
+   */
+  bodyPresent?: boolean;
 }
 
 /**
@@ -107,7 +113,9 @@ export function planProxy<Ctx>(
     // Refused before anything is minted or sent (RFC 9112 §6.3: 400, then close).
     return INVALID_TRANSFER_ENCODING;
   }
-  const hasBody = client.chunked || (declared !== undefined && declared > 0);
+  const hasBody =
+    client.chunked ||
+    (declared !== undefined ? declared > 0 : facts.bodyPresent === true);
   let body: BodyHandling = 'none';
   if (hasBody) {
     body =

@@ -27,6 +27,11 @@ export interface RequestFacts {
   headers: RequestHeaders;
   /** The request line had no HTTP version (node parses it as HTTP/0.9). */
   http09?: boolean;
+  /**
+   * The executor cannot take WebSocket upgrades (the Fetch handler): an upgrade on a WebSocket
+   * route is answered 501 instead of 426.
+   */
+  upgradeUnavailable?: boolean;
 }
 
 /** What to do with a request. `cors` is flat `[name, value, …]` for every answer to it. */
@@ -61,6 +66,13 @@ const WEBSOCKET_NOT_AVAILABLE: ErrorAnswer = Object.freeze({
   code: 'UpgradeRequired',
   message: 'This route only takes WebSocket upgrades.',
   headers: { upgrade: 'websocket', connection: 'Upgrade' },
+});
+
+const WEBSOCKET_NOT_IMPLEMENTED: ErrorAnswer = Object.freeze({
+  status: 501,
+  code: 'NotImplemented',
+  message:
+    'WebSocket upgrades are not proxied by this handler; use the node:http handler (createDashScopeHandler) for the WebSocket APIs.',
 });
 
 const HTTP_09_REFUSED: ErrorAnswer = Object.freeze({
@@ -156,6 +168,12 @@ export function planRequest<Ctx>(config: HandlerConfig<Ctx>, facts: RequestFacts
         corsHeaders,
       );
     case 'websocket':
+      if (
+        facts.upgradeUnavailable === true &&
+        String(header(facts.headers, 'upgrade')).toLowerCase() === 'websocket'
+      ) {
+        return answer('dashscope', WEBSOCKET_NOT_IMPLEMENTED, corsHeaders);
+      }
       return answer('dashscope', WEBSOCKET_NOT_AVAILABLE, corsHeaders);
     default:
       return answer(dialect, NOT_FOUND, corsHeaders);
