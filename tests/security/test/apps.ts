@@ -7,6 +7,7 @@
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import net from 'node:net';
+import { Readable } from 'node:stream';
 import {
   createDashScopeHandler,
   type DashScopeHandler,
@@ -16,6 +17,7 @@ import {
 } from '@dashscope-token/core';
 import type { Emulator } from '@dashscope-token/emulator';
 import { dashscopeToken } from '@dashscope-token/express';
+import { createFetchHandler, type FetchHandlerOptions } from '@dashscope-token/fetch';
 import express, { type Request } from 'express';
 
 /** The permanent key: random-looking, so that no 8-character fragment occurs by chance. */
@@ -83,17 +85,26 @@ function captureSockets(server: Server): void {
   });
 }
 
+/** What an app's close() checks of a handler: requests in progress, its upstream pool. */
+interface Watched {
+  stats(): {
+    activeRequests: number;
+    upstream?: { connected: number; running: number; pending: number; queued: number } | undefined;
+  };
+  close(): Promise<void>;
+}
+
 export interface App {
   name: string;
   url: string;
   port: number;
   server: Server;
-  /** The core handlers mounted, for stats. */
-  handlers: DashScopeHandler<unknown>[];
+  /** The handlers mounted, for stats. */
+  handlers: Watched[];
   close(): Promise<void>;
 }
 
-async function listen(name: string, server: Server, handlers: DashScopeHandler<unknown>[]) {
+async function listen(name: string, server: Server, handlers: Watched[]) {
   captureSockets(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -164,7 +175,7 @@ export interface Mount {
 /** Express 5: the middleware at the root (routes under /dashscope), plus `mounts`. */
 export async function startExpressApp(emulator: Emulator, mounts: Mount[] = []): Promise<App> {
   const app = express();
-  const handlers: DashScopeHandler<unknown>[] = [];
+  const handlers: Watched[] = [];
   for (const mount of mounts) {
     const mw = dashscopeToken({ ...baseOptions(emulator), ...mount.options });
     handlers.push(mw.handler as DashScopeHandler<unknown>);
@@ -190,6 +201,63 @@ export async function startNodeApp(
     handler(req, res),
   );
   return listen('node:http', server, [handler as DashScopeHandler<unknown>]);
+}
+
+/**
+ * The fetch handler behind node:http, through the smallest Request/Response bridge (what
+ * `@hono/node-server` and similar do): the request line, headers and body stream become a
+ * `Request` whose `signal` aborts when the client goes away; the `Response` is written back
+ * as it streams.
+ */
+export async function startFetchApp(
+  emulator: Emulator,
+  options: FetchHandlerOptions<Request> = {},
+): Promise<App> {
+  const handler = createFetchHandler({ ...baseOptions(emulator), ...options });
+  const server = http.createServer(async (req: IncomingMessage, res: ServerResponse) => {
+    const abort = new AbortController();
+    res.on('close', () => {
+      if (!res.writableFinished) abort.abort();
+    });
+    let request: Request;
+    try {
+      const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
+      const headers = new Headers();
+      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
+        headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
+      }
+      const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
+      request = new Request(url, {
+        method: req.method,
+        headers,
+        signal: abort.signal,
+        ...(hasBody && { body: Readable.toWeb(req) as ReadableStream, duplex: 'half' }),
+      } as RequestInit);
+    } catch {
+      // What a runtime does with a request it cannot represent as a Request.
+      res.writeHead(400, { connection: 'close', 'content-length': '0' }).end();
+      return;
+    }
+    const response = await handler.fetch(request);
+    const flat: string[] = [];
+    response.headers.forEach((value, name) => {
+      flat.push(name, value);
+    });
+    res.writeHead(response.status, flat);
+    if (response.body === null) {
+      res.end();
+      return;
+    }
+    try {
+      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
+        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
+      }
+      res.end();
+    } catch {
+      res.destroy();
+    }
+  });
+  return listen('fetch', server, [handler]);
 }
 
 /** What a raw exchange produced. */

@@ -1,7 +1,8 @@
 /**
  * The key-leak sweep: drive every route, every error path and every upstream fault through
  * Express (several mounts: guarded, multi-tenant, allowModels, CORS, body parser, short TTLs,
- * an unreachable upstream) and plain node:http, capture every byte written to a client socket
+ * an unreachable upstream), plain node:http and the fetch handler (behind a node:http → Request
+ * bridge), capture every byte written to a client socket
  * and every line given to the logger, and search them for the permanent keys and every
  * 8-character fragment of them. Expected matches: 0. Log lines must also carry no
  * `Authorization` or `Cookie` value: not the client's, not an injected or vended `st-` key.
@@ -26,6 +27,7 @@ import {
   type RawAnswer,
   sendRaw,
   startExpressApp,
+  startFetchApp,
   startNodeApp,
   TENANT_KEY,
 } from './apps.js';
@@ -199,8 +201,9 @@ const INFERENCE_FAULTS: EmulatorFault[] = [
   { type: 'stream-cut', afterChunks: 1 },
 ];
 
-async function startAppsFor(kind: 'express' | 'node:http'): Promise<App> {
+async function startAppsFor(kind: 'express' | 'node:http' | 'fetch'): Promise<App> {
   if (kind === 'node:http') return startNodeApp(emulator);
+  if (kind === 'fetch') return startFetchApp(emulator);
   return startExpressApp(emulator);
 }
 
@@ -217,7 +220,7 @@ afterAll(async () => {
 });
 
 describe('key-leak sweep', () => {
-  it('drives every route of every mount (Express) and of node:http', async () => {
+  it('drives every route of every mount (Express), of node:http and of the fetch handler', async () => {
     const app = await startExpressApp(emulator, [
       {
         path: '/guarded',
@@ -252,11 +255,16 @@ describe('key-leak sweep', () => {
       for (const request of routeRequests(prefix)) await exchange(app, request);
     }
     for (const request of routeRequests('')) await exchange(node, request);
-    await Promise.all([app.close(), node.close()]);
+    const fetchApp = await startFetchApp(emulator, {
+      cors: { origins: ['https://app.example'] },
+      authorize: (req) => req.headers.get('x-user') !== 'throw' || Promise.reject(new Error(KEY)),
+    });
+    for (const request of routeRequests('')) await exchange(fetchApp, request);
+    await Promise.all([app.close(), node.close(), fetchApp.close()]);
   });
 
   it('drives every fault of the token endpoint through the token route and the proxy', async () => {
-    for (const kind of ['express', 'node:http'] as const) {
+    for (const kind of ['express', 'node:http', 'fetch'] as const) {
       for (const fault of MINT_FAULTS) {
         // A fresh app per fault: nothing cached, so each request mints.
         const app = await startAppsFor(kind);
@@ -287,7 +295,7 @@ describe('key-leak sweep', () => {
   });
 
   it('drives every inference fault through every proxied route', async () => {
-    for (const kind of ['express', 'node:http'] as const) {
+    for (const kind of ['express', 'node:http', 'fetch'] as const) {
       const app = await startAppsFor(kind);
       for (const fault of INFERENCE_FAULTS) {
         for (const route of ['chat', 'generation'] as EmulatorRoute[]) {
