@@ -203,6 +203,9 @@ export async function startNodeApp(
   return listen('node:http', server, [handler as DashScopeHandler<unknown>]);
 }
 
+/** The Fetch API's `Request` (not Express's). */
+type WebRequest = globalThis.Request;
+
 /**
  * The fetch handler behind node:http, through the smallest Request/Response bridge (what
  * `@hono/node-server` and similar do): the request line, headers and body stream become a
@@ -211,7 +214,7 @@ export async function startNodeApp(
  */
 export async function startFetchApp(
   emulator: Emulator,
-  options: FetchHandlerOptions<Request> = {},
+  options: FetchHandlerOptions<WebRequest> = {},
 ): Promise<App> {
   const handler = createFetchHandler({ ...baseOptions(emulator), ...options });
   const server = http.createServer(async (req: IncomingMessage, res: ServerResponse) => {
@@ -219,7 +222,7 @@ export async function startFetchApp(
     res.on('close', () => {
       if (!res.writableFinished) abort.abort();
     });
-    let request: Request;
+    let request: WebRequest;
     try {
       const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
       const headers = new Headers();
@@ -227,7 +230,7 @@ export async function startFetchApp(
         headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
       }
       const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-      request = new Request(url, {
+      request = new globalThis.Request(url, {
         method: req.method,
         headers,
         signal: abort.signal,
