@@ -5,9 +5,9 @@
  */
 export type { DashScopeErrorBody, DashScopeErrorInit } from './errors.js';
 export { DashScopeError, isDashScopeError, redactSecrets } from './errors.js';
+export * from './policy/index.js';
 export type { EndpointEnv } from './regions.js';
 export { DEFAULT_REGION, isRegion, REGION_HOSTS, resolveBaseUrl } from './regions.js';
-export * from './policy/index.js';
 export { DEFAULT_RETRY } from './retry.js';
 export { DEFAULT_STORE_TIMEOUT_MS } from './store/guard.js';
 export type { SharedStore } from './store/types.js';

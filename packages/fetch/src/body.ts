@@ -22,7 +22,12 @@ function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
 /** What {@link readUpTo} found: the whole body, or its start and the rest still to read. */
 export type Peeked =
   | { done: true; bytes: Uint8Array }
-  | { done: false; head: Uint8Array[]; size: number; reader: ReadableStreamDefaultReader<Uint8Array> };
+  | {
+      done: false;
+      head: Uint8Array[];
+      size: number;
+      reader: ReadableStreamDefaultReader<Uint8Array>;
+    };
 
 /**
  * Reads `body` until it ends or more than `hold` bytes came.

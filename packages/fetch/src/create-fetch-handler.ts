@@ -117,7 +117,8 @@ export function createFetchHandler<Ctx = Request>(
   async function tokenRoute(ctx: Ctx, cors: readonly string[]): Promise<Response> {
     let admission = admit(config, ctx);
     if (admission instanceof Promise) admission = await admission;
-    if ('refused' in admission) return toResponse(errorAnswer('dashscope', admission.refused), cors);
+    if ('refused' in admission)
+      return toResponse(errorAnswer('dashscope', admission.refused), cors);
     const token = await obtainToken(tokenProvider!, {
       apiKey: admission.apiKey,
       minValiditySeconds: config.tokenRoute!.minValiditySeconds,
@@ -179,7 +180,9 @@ export function createFetchHandler<Ctx = Request>(
     } catch (error) {
       if (request.signal.aborted) return fail(CLIENT_GONE);
       return fail(
-        error instanceof BodyTooLargeError ? payloadTooLargeAnswer(config.maxBodyBytes) : INTERNAL_ERROR,
+        error instanceof BodyTooLargeError
+          ? payloadTooLargeAnswer(config.maxBodyBytes)
+          : INTERNAL_ERROR,
       );
     }
     const read: ReadBody | undefined = body instanceof Uint8Array ? { bytes: body } : undefined;
@@ -235,13 +238,18 @@ export function createFetchHandler<Ctx = Request>(
         release();
         return fail(fresh.refused);
       }
-      outcome = await exchange(fetchImpl, { ...upstream, headers: withFreshKey(headers, fresh.token) });
+      outcome = await exchange(fetchImpl, {
+        ...upstream,
+        headers: withFreshKey(headers, fresh.token),
+      });
     }
     if (outcome.kind !== 'answer') {
       release();
       if (outcome.kind === 'aborted') return fail(CLIENT_GONE);
       return fail(
-        streamedTooLarge ? payloadTooLargeAnswer(config.maxBodyBytes) : transportFailureAnswer(outcome.failure),
+        streamedTooLarge
+          ? payloadTooLargeAnswer(config.maxBodyBytes)
+          : transportFailureAnswer(outcome.failure),
       );
     }
     let response!: Response;

@@ -67,7 +67,10 @@ export async function exchange(fetchImpl: typeof fetch, call: UpstreamCall): Pro
 }
 
 /** Headers of a relayed answer: upstream's, filtered, after the request's CORS headers. */
-function relayHeaders(upstream: Response, cors: readonly string[]): { headers: Headers; eventStream: boolean } {
+function relayHeaders(
+  upstream: Response,
+  cors: readonly string[],
+): { headers: Headers; eventStream: boolean } {
   const record: Record<string, string | string[]> = {};
   upstream.headers.forEach((value, name) => {
     record[name] = value;

@@ -60,7 +60,9 @@ describe('fetch handler: routes', () => {
   it('handle() resolves undefined outside the prefix (to fall through), fetch() answers 404', async () => {
     h = await startHarness();
     expect(await h.handler.handle(request('/elsewhere'))).toBeUndefined();
-    expect(await h.handler.handle(request('/dashscopex/token', { method: 'POST' }))).toBeUndefined();
+    expect(
+      await h.handler.handle(request('/dashscopex/token', { method: 'POST' })),
+    ).toBeUndefined();
     const answer = await call(h, request('/elsewhere'));
     expect(answer.status).toBe(404);
     expect(JSON.parse(answer.text)).toMatchObject({ code: 'NotFound' });
@@ -73,7 +75,11 @@ describe('fetch handler: routes', () => {
       h,
       request(CHAT_PATH, {
         json: CHAT_BODY,
-        headers: { authorization: 'Bearer user-session', cookie: 'sid=1', 'x-dashscope-workspace': 'w1' },
+        headers: {
+          authorization: 'Bearer user-session',
+          cookie: 'sid=1',
+          'x-dashscope-workspace': 'w1',
+        },
       }),
     );
     expect(chat.status).toBe(200);
@@ -89,10 +95,16 @@ describe('fetch handler: routes', () => {
 
   it('refuses unsafe targets and minting through the proxy, reaching nobody upstream', async () => {
     h = await startHarness();
-    const encoded = await call(h, request('/dashscope/api/v1/services%2f..%2ftokens', { method: 'POST' }));
+    const encoded = await call(
+      h,
+      request('/dashscope/api/v1/services%2f..%2ftokens', { method: 'POST' }),
+    );
     expect(encoded.status).toBe(400);
     expect(JSON.parse(encoded.text)).toMatchObject({ code: 'InvalidPath' });
-    const mint = await call(h, request('/dashscope/api/v1/tokens?expire_in_seconds=1800', { method: 'POST' }));
+    const mint = await call(
+      h,
+      request('/dashscope/api/v1/tokens?expire_in_seconds=1800', { method: 'POST' }),
+    );
     expect(mint.status).toBe(403);
     expect(h.emulator.requests).toHaveLength(0);
   });
@@ -117,7 +129,10 @@ describe('fetch handler: errors in both dialects', () => {
     h = await startHarness({ authorize: (req) => req.headers.get('x-user') !== null });
     const chat = await call(h, request(CHAT_PATH, { json: CHAT_BODY }));
     expect(chat.status).toBe(403);
-    expect(JSON.parse(chat.text).error).toMatchObject({ type: 'permission_error', code: 'access_denied' });
+    expect(JSON.parse(chat.text).error).toMatchObject({
+      type: 'permission_error',
+      code: 'access_denied',
+    });
     const native = await call(h, request(NATIVE_PATH, { json: NATIVE_BODY }));
     expect(native.status).toBe(403);
     const body = JSON.parse(native.text);
@@ -160,7 +175,9 @@ describe('fetch handler: streaming', () => {
   it('relays SSE unbuffered: the first event arrives while the stream is still going', async () => {
     h = await startHarness();
     h.emulator.setChunkDelay(300);
-    const response = await h.handler.fetch(request(CHAT_PATH, { json: { ...CHAT_BODY, stream: true } }));
+    const response = await h.handler.fetch(
+      request(CHAT_PATH, { json: { ...CHAT_BODY, stream: true } }),
+    );
     expect(response.status).toBe(200);
     expect(response.headers.get('content-type')).toMatch(/^text\/event-stream/);
     expect(response.headers.get('x-accel-buffering')).toBe('no');
@@ -189,18 +206,26 @@ describe('fetch handler: streaming', () => {
     const reader = response.body!.getReader();
     await reader.read();
     abort.abort();
-    const upstream = await h.emulator.waitForRequest((r) => r.route === 'chat' && r.clientClosedEarly, 5000);
+    const upstream = await h.emulator.waitForRequest(
+      (r) => r.route === 'chat' && r.clientClosedEarly,
+      5000,
+    );
     expect(upstream.clientClosedEarly).toBe(true);
   });
 
   it('aborts the upstream call when the client cancels the answer body', async () => {
     h = await startHarness();
     h.emulator.setChunkDelay(200);
-    const response = await h.handler.fetch(request(CHAT_PATH, { json: { ...CHAT_BODY, stream: true } }));
+    const response = await h.handler.fetch(
+      request(CHAT_PATH, { json: { ...CHAT_BODY, stream: true } }),
+    );
     const reader = response.body!.getReader();
     await reader.read();
     await reader.cancel();
-    const upstream = await h.emulator.waitForRequest((r) => r.route === 'chat' && r.clientClosedEarly, 5000);
+    const upstream = await h.emulator.waitForRequest(
+      (r) => r.route === 'chat' && r.clientClosedEarly,
+      5000,
+    );
     expect(upstream.clientClosedEarly).toBe(true);
     expect(h.handler.stats().activeRequests).toBe(0);
   });
@@ -217,7 +242,12 @@ describe('fetch handler: streaming', () => {
     });
     const answer = await call(
       h,
-      request(CHAT_PATH, { method: 'POST', body, duplex: 'half', headers: { 'content-type': 'application/json' } }),
+      request(CHAT_PATH, {
+        method: 'POST',
+        body,
+        duplex: 'half',
+        headers: { 'content-type': 'application/json' },
+      }),
     );
     expect(answer.status).toBe(200);
     expect(inference(h)[0]?.body).toBe(JSON.stringify(CHAT_BODY));
@@ -228,10 +258,19 @@ describe('fetch handler: body limits', () => {
   it('answers 413 to a body over proxy.maxBodyBytes, sending nothing upstream', async () => {
     h = await startHarness({ proxy: { maxBodyBytes: 200 } });
     const big = { ...CHAT_BODY, messages: [{ role: 'user', content: 'x'.repeat(500) }] };
-    const declared = await call(h, request(CHAT_PATH, { json: big, headers: { 'content-length': String(JSON.stringify(big).length) } }));
+    const declared = await call(
+      h,
+      request(CHAT_PATH, {
+        json: big,
+        headers: { 'content-length': String(JSON.stringify(big).length) },
+      }),
+    );
     expect(declared.status).toBe(413);
     expect(JSON.parse(declared.text).error.code).toBe('payload_too_large');
-    const undeclared = await call(h, request(NATIVE_PATH, { json: { ...NATIVE_BODY, pad: 'y'.repeat(500) } }));
+    const undeclared = await call(
+      h,
+      request(NATIVE_PATH, { json: { ...NATIVE_BODY, pad: 'y'.repeat(500) } }),
+    );
     expect(undeclared.status).toBe(413);
     expect(JSON.parse(undeclared.text)).toMatchObject({ code: 'PayloadTooLarge' });
     expect(inference(h)).toHaveLength(0);
@@ -239,7 +278,10 @@ describe('fetch handler: body limits', () => {
 
   it('refuses models outside proxy.allowModels with 403', async () => {
     h = await startHarness({ proxy: { allowModels: ['qwen-plus'] } });
-    const refused = await call(h, request(CHAT_PATH, { json: { ...CHAT_BODY, model: 'qwen-max' } }));
+    const refused = await call(
+      h,
+      request(CHAT_PATH, { json: { ...CHAT_BODY, model: 'qwen-max' } }),
+    );
     expect(refused.status).toBe(403);
     expect((await call(h, request(CHAT_PATH, { json: CHAT_BODY }))).status).toBe(200);
     expect(inference(h)).toHaveLength(1);
@@ -281,7 +323,9 @@ describe('fetch handler: keys', () => {
     h = await startHarness();
     await call(h, request(CHAT_PATH, { json: CHAT_BODY }));
     const injected = inference(h)[0]?.headers.authorization;
-    const vended = JSON.parse((await call(h, request('/dashscope/token', { method: 'POST' }))).text).token;
+    const vended = JSON.parse(
+      (await call(h, request('/dashscope/token', { method: 'POST' }))).text,
+    ).token;
     expect(injected).toBe(`Bearer ${(await h.handler.getToken()).token}`);
     expect(`Bearer ${vended}`).not.toBe(injected);
     expect(h.handler.stats().routeTokens?.mints).toBe(1);
@@ -307,7 +351,11 @@ describe('fetch handler: CORS', () => {
       h,
       request(CHAT_PATH, {
         method: 'OPTIONS',
-        headers: { origin: ORIGIN, 'access-control-request-method': 'POST', 'access-control-request-headers': 'content-type, cookie' },
+        headers: {
+          origin: ORIGIN,
+          'access-control-request-method': 'POST',
+          'access-control-request-headers': 'content-type, cookie',
+        },
       }),
     );
     expect(ok.status).toBe(204);
@@ -315,11 +363,17 @@ describe('fetch handler: CORS', () => {
     expect(ok.headers.get('access-control-allow-headers')).toBe('content-type');
     const evil = await call(
       h,
-      request(CHAT_PATH, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } }),
+      request(CHAT_PATH, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' },
+      }),
     );
     expect(evil.status).toBe(403);
     expect(evil.headers.get('access-control-allow-origin')).toBeNull();
-    const chat = await call(h, request(CHAT_PATH, { json: CHAT_BODY, headers: { origin: ORIGIN } }));
+    const chat = await call(
+      h,
+      request(CHAT_PATH, { json: CHAT_BODY, headers: { origin: ORIGIN } }),
+    );
     expect(chat.headers.get('access-control-allow-origin')).toBe(ORIGIN);
     expect(chat.headers.get('vary')).toMatch(/Origin/);
   });
@@ -328,7 +382,9 @@ describe('fetch handler: CORS', () => {
 describe('fetch handler: logging', () => {
   it('logs one line per answered request without keys or query strings', async () => {
     const lines: string[] = [];
-    h = await startHarness({ logger: { info: (message, fields) => lines.push(`${message} ${JSON.stringify(fields)}`) } });
+    h = await startHarness({
+      logger: { info: (message, fields) => lines.push(`${message} ${JSON.stringify(fields)}`) },
+    });
     await call(h, request(`${CHAT_PATH}?api_key=${PERMANENT_KEY}`, { json: CHAT_BODY }));
     await call(h, request('/dashscope/token', { method: 'POST' }));
     expect(lines).toHaveLength(2);

@@ -12,7 +12,10 @@ export const SECOND_KEY = 'sk-fetch-test-Hw4Jt9Rc3Ld6';
 export const ORIGIN = 'http://app.test';
 export const CHAT_PATH = '/dashscope/compatible-mode/v1/chat/completions';
 export const NATIVE_PATH = '/dashscope/api/v1/services/aigc/text-generation/generation';
-export const CHAT_BODY = { model: 'qwen-plus', messages: [{ role: 'user', content: 'Hello there' }] };
+export const CHAT_BODY = {
+  model: 'qwen-plus',
+  messages: [{ role: 'user', content: 'Hello there' }],
+};
 export const NATIVE_BODY = { model: 'qwen-plus', input: { prompt: 'Hello there' } };
 
 /** Every answer seen (status, headers, body), as text. */
@@ -37,7 +40,9 @@ export interface Harness {
 }
 
 export async function startHarness(
-  options: Partial<FetchHandlerOptions> | ((emulator: Emulator) => Partial<FetchHandlerOptions>) = {},
+  options:
+    | Partial<FetchHandlerOptions>
+    | ((emulator: Emulator) => Partial<FetchHandlerOptions>) = {},
 ): Promise<Harness> {
   const emulator = await startEmulator({ apiKeys: [PERMANENT_KEY, SECOND_KEY] });
   const extra = typeof options === 'function' ? options(emulator) : options;

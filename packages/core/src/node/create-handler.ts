@@ -1,13 +1,17 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
-import { createTokenProvider } from '../token/with-undici.js';
 import { appToken } from '../policy/admission.js';
 import { INTERNAL_ERROR, NOT_FOUND } from '../policy/answers.js';
-import { createHandlerProviders, type HandlerConfig, resolveHandlerConfig } from '../policy/config.js';
+import {
+  createHandlerProviders,
+  type HandlerConfig,
+  resolveHandlerConfig,
+} from '../policy/config.js';
 import { logInternalError } from '../policy/logging.js';
 import type { HandlerGetTokenOptions } from '../policy/options.js';
 import { planRequest } from '../policy/request.js';
+import { createTokenProvider } from '../token/with-undici.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/undici.js';
 import type { TemporaryToken } from '../types.js';
 import { sendError, setHeaders, writeAnswer } from './answer.js';

@@ -1,8 +1,8 @@
 import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { ClientGoneError } from './client-gone.js';
 import { filterResponseHeaders, mergeVary } from '../policy/headers.js';
+import { ClientGoneError } from './client-gone.js';
 
 /** One request to send upstream. */
 export interface UpstreamRequest {

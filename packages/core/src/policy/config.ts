@@ -2,8 +2,9 @@
  * The handler's options resolved ONCE, validated and precomputed, into the one config both
  * executors (node:http and Fetch) carry out. Each setting has one meaning and one default.
  */
-import { invalidOption } from '../token/errors.js';
+
 import { resolveBaseUrl } from '../regions.js';
+import { invalidOption } from '../token/errors.js';
 import type { TokenProvider, TokenProviderOptions } from '../types.js';
 import type { AccessPolicy } from './admission.js';
 import { CorsPolicy } from './cors.js';
@@ -86,9 +87,16 @@ function below(value: number, limit: number, name: string, limitName: string): v
 }
 
 /** A deprecated top-level option and its new place: either one, not two different values. */
-function moved<T>(oldValue: T | undefined, newValue: T | undefined, oldName: string, newName: string) {
+function moved<T>(
+  oldValue: T | undefined,
+  newValue: T | undefined,
+  oldName: string,
+  newName: string,
+) {
   if (oldValue !== undefined && newValue !== undefined && oldValue !== newValue) {
-    throw invalidOption(`${oldName} is deprecated and conflicts with ${newName}: set ${newName} only.`);
+    throw invalidOption(
+      `${oldName} is deprecated and conflicts with ${newName}: set ${newName} only.`,
+    );
   }
   return newValue ?? oldValue;
 }
@@ -156,7 +164,12 @@ export function resolveHandlerConfig<Ctx, Req = never>(
   const base = new URL(resolveBaseUrl(options));
   const proxy = options.proxy ?? {};
   const expireInSeconds = integer(
-    moved(options.expireInSeconds, proxy.expireInSeconds, 'expireInSeconds', 'proxy.expireInSeconds'),
+    moved(
+      options.expireInSeconds,
+      proxy.expireInSeconds,
+      'expireInSeconds',
+      'proxy.expireInSeconds',
+    ),
     DEFAULT_PROXY_EXPIRE_IN_SECONDS,
     'proxy.expireInSeconds',
     1,
@@ -312,8 +325,7 @@ export function createHandlerProviders<Ctx, Req>(
     owned.push(provider);
     return provider;
   };
-  const proxy =
-    config.providers.proxy ?? make(config.expireInSeconds, config.minValiditySeconds);
+  const proxy = config.providers.proxy ?? make(config.expireInSeconds, config.minValiditySeconds);
   const route = config.tokenRoute;
   const tokenRoute =
     route === undefined

@@ -3,7 +3,7 @@
  * to a preflight, decided from the request's `Origin` and `Access-Control-Request-*` headers.
  * The executor writes them.
  */
-import { type Answer, type ErrorAnswer, errorAnswer, type ErrorDialect } from './answers.js';
+import { type Answer, type ErrorAnswer, type ErrorDialect, errorAnswer } from './answers.js';
 import { HOP_BY_HOP } from './headers.js';
 import type { CorsOptions } from './options.js';
 import { compileOrigins, type OriginCheck } from './origin.js';

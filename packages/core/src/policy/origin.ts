@@ -5,7 +5,10 @@
  */
 
 /** A compiled allow-list: whether an `Origin` header value is allowed. */
-export type OriginCheck<Extra extends unknown[] = []> = (origin: string, ...extra: Extra) => boolean;
+export type OriginCheck<Extra extends unknown[] = []> = (
+  origin: string,
+  ...extra: Extra
+) => boolean;
 
 function normalise(origin: string): string {
   return origin.trim().replace(/\/+$/, '').toLowerCase();

@@ -114,8 +114,7 @@ export function planProxy<Ctx>(
     return INVALID_TRANSFER_ENCODING;
   }
   const hasBody =
-    client.chunked ||
-    (declared !== undefined ? declared > 0 : facts.bodyPresent === true);
+    client.chunked || (declared !== undefined ? declared > 0 : facts.bodyPresent === true);
   let body: BodyHandling = 'none';
   if (hasBody) {
     body =

@@ -1,5 +1,5 @@
-import { unsafePathReason, unsafeQueryReason } from './path-safety.js';
 import type { ErrorDialect } from './answers.js';
+import { unsafePathReason, unsafeQueryReason } from './path-safety.js';
 
 /** What a request target means to the handler. */
 export type Route =

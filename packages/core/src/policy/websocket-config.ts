@@ -80,7 +80,6 @@ export interface WebSocketSettings<Ctx, Req> {
   context?: (req: Req) => Ctx | Promise<Ctx>;
 }
 
-
 /** Default `websocket.maxMessageBytes`. */
 export const DEFAULT_WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
 /** Default `websocket.maxSessions`. */
@@ -122,7 +121,9 @@ function upstreamBaseOf(baseUrl: string): string {
   try {
     url = new URL(baseUrl);
   } catch {
-    throw invalidOption('Invalid websocket.baseUrl: expected an absolute ws(s):// or http(s):// URL.');
+    throw invalidOption(
+      'Invalid websocket.baseUrl: expected an absolute ws(s):// or http(s):// URL.',
+    );
   }
   const scheme =
     url.protocol === 'https:' || url.protocol === 'wss:'

@@ -3,7 +3,11 @@
  * calls, also when the app brings its own providers; and the options have one place each.
  */
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { createDashScopeHandler, createTokenProvider, type TokenProvider } from '../../src/index.js';
+import {
+  createDashScopeHandler,
+  createTokenProvider,
+  type TokenProvider,
+} from '../../src/index.js';
 import {
   CHAT_BODY,
   CHAT_PATH,
@@ -39,10 +43,12 @@ describe('token route and proxy keys', () => {
     const vended = JSON.parse((await send(h.url, 'POST', '/dashscope/token')).text).token;
     expect(vended).toMatch(/^st-/);
     expect(vended).not.toBe(injected(h));
-    expect(h.emulator.requests.filter((r) => r.route === 'tokens').map((r) => r.path).sort()).toEqual([
-      '/api/v1/tokens?expire_in_seconds=1800',
-      '/api/v1/tokens?expire_in_seconds=60',
-    ]);
+    expect(
+      h.emulator.requests
+        .filter((r) => r.route === 'tokens')
+        .map((r) => r.path)
+        .sort(),
+    ).toEqual(['/api/v1/tokens?expire_in_seconds=1800', '/api/v1/tokens?expire_in_seconds=60']);
   });
 
   it('with provider: { proxy } the token route still mints its own keys', async () => {
@@ -68,9 +74,9 @@ describe('token route and proxy keys', () => {
   it('refuses one provider for both, and a bare provider, with InvalidParameter', () => {
     const shared = createTokenProvider({ apiKey: PERMANENT_KEY, baseUrl: 'http://127.0.0.1:9' });
     providers.push(shared);
-    expect(() => createDashScopeHandler({ provider: { proxy: shared, tokenRoute: shared } })).toThrow(
-      expect.objectContaining({ code: 'InvalidParameter', status: 400 }),
-    );
+    expect(() =>
+      createDashScopeHandler({ provider: { proxy: shared, tokenRoute: shared } }),
+    ).toThrow(expect.objectContaining({ code: 'InvalidParameter', status: 400 }));
     expect(() =>
       createDashScopeHandler({ provider: shared as unknown as { proxy: TokenProvider } }),
     ).toThrow(expect.objectContaining({ code: 'InvalidParameter' }));

@@ -14,9 +14,10 @@ import type { HandlerConfig } from '../../policy/config.js';
 import { planUpgrade, SERVER_CLOSING, upstreamHandshakeHeaders } from '../../policy/websocket.js';
 import type { WebSocketConfig } from '../../policy/websocket-config.js';
 import type { TokenProvider } from '../../types.js';
+import type { DashScopeHandler } from '../types.js';
 import { refuseUpgrade } from './refuse.js';
 import { type Relay, relay } from './relay.js';
-import type { HandleUpgradeOptions, WebSocketStats } from './types.js';
+import type { HandleUpgradeOptions } from './types.js';
 import { connectUpstream, type UpstreamOutcome } from './upstream.js';
 
 /** Most bytes a client may send before its handshake is answered (it should send none). */
@@ -29,14 +30,8 @@ function noop(): void {}
 
 /** The WebSocket half of a handler. */
 export interface WebSocketProxy<Ctx> {
-  /** See `DashScopeHandler.handleUpgrade`. */
-  handleUpgrade(
-    req: IncomingMessage,
-    socket: Duplex,
-    head: Buffer,
-    options?: HandleUpgradeOptions<Ctx>,
-  ): boolean;
-  stats(): WebSocketStats;
+  handleUpgrade: DashScopeHandler<Ctx>['handleUpgrade'];
+  stats: DashScopeHandler<Ctx>['websocketStats'];
   /** Refuses new upgrades, aborts pending ones, closes sessions with 1001. */
   close(): Promise<void>;
 }
