@@ -2,37 +2,12 @@
  * `@dashscope-token/core/neutral` runs on runtimes without Node's builtins: bundled for the
  * neutral platform, its module graph imports no `node:` builtin and no undici.
  */
-import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
+import { nodeOnlyImports as externalImports, NODE_ONLY } from './bundle-imports.js';
 
 const entry = fileURLToPath(new URL('../src/neutral.ts', import.meta.url));
-const nodeOnly = [
-  'node:*',
-  'undici',
-  'undici/*',
-  ...builtinModules,
-  ...builtinModules.map((m) => `${m}/*`),
-];
-
-async function externalImports(file: string): Promise<string[]> {
-  const result = await build({
-    entryPoints: [file],
-    bundle: true,
-    write: false,
-    platform: 'neutral',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    conditions: ['import', 'default'],
-    external: nodeOnly,
-    metafile: true,
-    logLevel: 'silent',
-  });
-  return Object.values(result.metafile.outputs).flatMap((output) =>
-    output.imports.filter((i) => i.external).map((i) => i.path),
-  );
-}
 
 describe('the neutral entry', () => {
   it('bundles for a non-Node platform without any node: builtin or undici', async () => {
@@ -54,7 +29,7 @@ describe('the neutral entry', () => {
       platform: 'neutral',
       format: 'esm',
       mainFields: ['module', 'main'],
-      external: nodeOnly,
+      external: NODE_ONLY,
       logLevel: 'silent',
     });
     const code = result.outputFiles[0]?.text ?? '';

@@ -3,37 +3,9 @@
  * bundled for the neutral platform with ESM conditions, its whole module graph (the core's
  * neutral entry included) imports no `node:` builtin and no undici.
  */
-import { builtinModules } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { build } from 'esbuild';
 import { describe, expect, it } from 'vitest';
-
-const nodeOnly = [
-  'node:*',
-  'undici',
-  'undici/*',
-  'ws',
-  ...builtinModules,
-  ...builtinModules.map((m) => `${m}/*`),
-];
-
-async function externalImports(file: string): Promise<string[]> {
-  const result = await build({
-    entryPoints: [file],
-    bundle: true,
-    write: false,
-    platform: 'neutral',
-    format: 'esm',
-    mainFields: ['module', 'main'],
-    conditions: ['import', 'default'],
-    external: nodeOnly,
-    metafile: true,
-    logLevel: 'silent',
-  });
-  return Object.values(result.metafile.outputs).flatMap((output) =>
-    output.imports.filter((i) => i.external).map((i) => i.path),
-  );
-}
+import { nodeOnlyImports as externalImports } from '../../core/test/bundle-imports.js';
 
 describe('the fetch package', () => {
   it('bundles for a non-Node platform without any node: builtin, undici or ws', async () => {

@@ -86,6 +86,29 @@ function below(value: number, limit: number, name: string, limitName: string): v
   }
 }
 
+/** A TTL option: an integer number of seconds in 1..1800. */
+function ttlOption(value: number | undefined, fallback: number, name: string): number {
+  return integer(value, fallback, name, 1, 1800);
+}
+
+/**
+ * A minimum-validity option: by default `fallback`, capped at half the TTL (and never below
+ * `atLeast`); checked below the TTL when the handler mints with that TTL itself (`checked`).
+ */
+function floorOption(
+  value: number | undefined,
+  fallback: number,
+  name: string,
+  ttl: number,
+  ttlName: string,
+  checked: boolean,
+  atLeast = 0,
+): number {
+  const v = integer(value, Math.max(atLeast, Math.min(fallback, Math.floor(ttl / 2))), name, 0);
+  if (checked) below(v, ttl, name, ttlName);
+  return v;
+}
+
 /** A deprecated top-level option and its new place: either one, not two different values. */
 function moved<T>(
   oldValue: T | undefined,
@@ -163,7 +186,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
   const providers = checkProviders(options.provider);
   const base = new URL(resolveBaseUrl(options));
   const proxy = options.proxy ?? {};
-  const expireInSeconds = integer(
+  const expireInSeconds = ttlOption(
     moved(
       options.expireInSeconds,
       proxy.expireInSeconds,
@@ -172,52 +195,41 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     ),
     DEFAULT_PROXY_EXPIRE_IN_SECONDS,
     'proxy.expireInSeconds',
-    1,
-    1800,
   );
-  const minValiditySeconds = integer(
+  const ownProxy = providers.proxy === undefined;
+  const minValiditySeconds = floorOption(
     proxy.minValiditySeconds,
-    Math.min(DEFAULT_PROXY_MIN_VALIDITY_SECONDS, Math.floor(expireInSeconds / 2)),
+    DEFAULT_PROXY_MIN_VALIDITY_SECONDS,
     'proxy.minValiditySeconds',
-    0,
+    expireInSeconds,
+    'proxy.expireInSeconds',
+    ownProxy,
   );
-  const streamingMinValiditySeconds = integer(
+  const streamingMinValiditySeconds = floorOption(
     proxy.streamingMinValiditySeconds,
-    Math.max(
-      minValiditySeconds,
-      Math.min(DEFAULT_STREAMING_MIN_VALIDITY_SECONDS, Math.floor(expireInSeconds / 2)),
-    ),
+    DEFAULT_STREAMING_MIN_VALIDITY_SECONDS,
     'proxy.streamingMinValiditySeconds',
-    0,
+    expireInSeconds,
+    'proxy.expireInSeconds',
+    ownProxy,
+    minValiditySeconds,
   );
-  if (providers.proxy === undefined) {
-    below(minValiditySeconds, expireInSeconds, 'proxy.minValiditySeconds', 'proxy.expireInSeconds');
-    below(
-      streamingMinValiditySeconds,
-      expireInSeconds,
-      'proxy.streamingMinValiditySeconds',
-      'proxy.expireInSeconds',
-    );
-  }
   let tokenRoute: HandlerConfig<Ctx, Req>['tokenRoute'];
   if (options.tokenRoute !== false) {
     const t = options.tokenRoute ?? {};
-    const ttl = integer(
+    const ttl = ttlOption(
       t.expireInSeconds,
       DEFAULT_TOKEN_ROUTE_EXPIRE_IN_SECONDS,
       'tokenRoute.expireInSeconds',
-      1,
-      1800,
     );
-    const min = integer(
+    const min = floorOption(
       t.minValiditySeconds,
-      Math.min(DEFAULT_TOKEN_ROUTE_MIN_VALIDITY_SECONDS, Math.floor(ttl / 2)),
+      DEFAULT_TOKEN_ROUTE_MIN_VALIDITY_SECONDS,
       'tokenRoute.minValiditySeconds',
-      0,
+      ttl,
+      'tokenRoute.expireInSeconds',
+      providers.tokenRoute === undefined,
     );
-    if (providers.tokenRoute === undefined) {
-      below(min, ttl, 'tokenRoute.minValiditySeconds', 'tokenRoute.expireInSeconds');
-    }
     tokenRoute = { expireInSeconds: ttl, minValiditySeconds: min };
   }
   let cors: CorsPolicy | undefined;
