@@ -7,7 +7,6 @@
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import net from 'node:net';
-import { Readable } from 'node:stream';
 import {
   createDashScopeHandler,
   type DashScopeHandler,
@@ -19,6 +18,7 @@ import type { Emulator } from '@dashscope-token/emulator';
 import { dashscopeToken } from '@dashscope-token/express';
 import { createFetchHandler, type FetchHandlerOptions } from '@dashscope-token/fetch';
 import express, { type Request } from 'express';
+import { nodeListener } from '../../../packages/fetch/test/node-bridge.js';
 
 /** The permanent key: random-looking, so that no 8-character fragment occurs by chance. */
 export const PERMANENT_KEY = 'sk-Sx4Kv9Qd2Lr7-Tz1Wm8Bn5Hc3Fj6';
@@ -206,60 +206,13 @@ export async function startNodeApp(
 /** The Fetch API's `Request` (not Express's). */
 type WebRequest = globalThis.Request;
 
-/**
- * The fetch handler behind node:http, through the smallest Request/Response bridge (what
- * `@hono/node-server` and similar do): the request line, headers and body stream become a
- * `Request` whose `signal` aborts when the client goes away; the `Response` is written back
- * as it streams.
- */
+/** The fetch handler behind node:http, through the smallest Request/Response bridge. */
 export async function startFetchApp(
   emulator: Emulator,
   options: FetchHandlerOptions<WebRequest> = {},
 ): Promise<App> {
   const handler = createFetchHandler({ ...baseOptions(emulator), ...options });
-  const server = http.createServer(async (req: IncomingMessage, res: ServerResponse) => {
-    const abort = new AbortController();
-    res.on('close', () => {
-      if (!res.writableFinished) abort.abort();
-    });
-    let request: WebRequest;
-    try {
-      const url = new URL(req.url ?? '/', `http://${req.headers.host ?? '127.0.0.1'}`);
-      const headers = new Headers();
-      for (let i = 0; i + 1 < req.rawHeaders.length; i += 2) {
-        headers.append(req.rawHeaders[i]!, req.rawHeaders[i + 1]!);
-      }
-      const hasBody = req.method !== 'GET' && req.method !== 'HEAD';
-      request = new globalThis.Request(url, {
-        method: req.method,
-        headers,
-        signal: abort.signal,
-        ...(hasBody && { body: Readable.toWeb(req) as ReadableStream, duplex: 'half' }),
-      } as RequestInit);
-    } catch {
-      // What a runtime does with a request it cannot represent as a Request.
-      res.writeHead(400, { connection: 'close', 'content-length': '0' }).end();
-      return;
-    }
-    const response = await handler.fetch(request);
-    const flat: string[] = [];
-    response.headers.forEach((value, name) => {
-      flat.push(name, value);
-    });
-    res.writeHead(response.status, flat);
-    if (response.body === null) {
-      res.end();
-      return;
-    }
-    try {
-      for await (const chunk of response.body as unknown as AsyncIterable<Uint8Array>) {
-        if (!res.write(chunk)) await new Promise((resolve) => res.once('drain', resolve));
-      }
-      res.end();
-    } catch {
-      res.destroy();
-    }
-  });
+  const server = http.createServer(nodeListener(handler.fetch));
   return listen('fetch', server, [handler]);
 }
 

@@ -8,6 +8,7 @@
 import { readFileSync } from 'node:fs';
 import { type Emulator, startEmulator } from '@dashscope-token/emulator';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { reachesFetchUnchanged } from '../../../packages/fetch/test/node-bridge.js';
 import {
   type App,
   captured,
@@ -41,33 +42,6 @@ let normalisedUpstream = 0;
 let normalisedMints = 0;
 
 const PROXIED_ROUTES: string[] = ['generation', 'chat', 'embeddings', 'models'];
-
-/** Methods a Fetch `Request` cannot carry (the runtime refuses them). */
-const FORBIDDEN_METHODS = new Set(['CONNECT', 'TRACE', 'TRACK']);
-
-/**
- * Whether a Fetch runtime hands the handler this request as sent: an HTTP/1.x request line
- * whose target the URL parser keeps byte for byte, with a method a `Request` can carry.
- */
-function reachesFetchUnchanged(raw: string): boolean {
-  const end = raw.indexOf('\r\n');
-  const line = end < 0 ? raw : raw.slice(0, end);
-  const parts = line.split(' ');
-  if (parts.length !== 3 || !/^HTTP\/1\.[01]$/.test(parts[2]!)) return false;
-  const [method, target] = parts as [string, string];
-  if (FORBIDDEN_METHODS.has(method.toUpperCase()) || !target.startsWith('/')) return false;
-  for (let i = 0; i < target.length; i++) {
-    const c = target.charCodeAt(i);
-    // Controls, spaces and non-ASCII: a URL parser percent-encodes or drops them.
-    if (c <= 0x20 || c >= 0x7f) return false;
-  }
-  try {
-    const url = new URL(target, 'http://127.0.0.1');
-    return url.pathname + url.search === target;
-  } catch {
-    return false;
-  }
-}
 
 beforeAll(async () => {
   emulator = await startEmulator({ apiKeys: [...PERMANENT_KEYS] });
