@@ -11,7 +11,6 @@ import {
   NATIVE_PATH,
   ORIGIN,
   PERMANENT_KEY,
-  read,
   request,
   SECOND_KEY,
   seen,
@@ -394,6 +393,3 @@ describe('fetch handler: logging', () => {
     seen.push(...lines);
   });
 });
-
-// Makes `read` part of the module's API used above (answers read outside `call`).
-void read;

@@ -194,10 +194,12 @@ export interface SharedHandlerOptions<Ctx> extends EndpointOptions, HandlerCache
   /**
    * @deprecated Use `proxy.expireInSeconds` (same meaning, same default); giving both with
    * different values is refused.
+   * @default undefined (`proxy.expireInSeconds` decides: 1800)
    */
   expireInSeconds?: number;
   /**
    * @deprecated Use `proxy.allowModels` (same meaning); giving both is refused.
+   * @default undefined (`proxy.allowModels` decides: any model)
    */
   allowModels?: readonly string[];
 }
