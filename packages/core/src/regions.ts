@@ -1,7 +1,8 @@
 /**
  * Where Model Studio is: regions, their hosts, and the base URL a call goes to.
  */
-import { DashScopeError } from './errors.js';
+import { processEnv } from './env.js';
+import { invalidOption } from './token/errors.js';
 import type { EndpointOptions, Region } from './types.js';
 
 /** The shared Model Studio host of each region. */
@@ -56,11 +57,14 @@ export interface EndpointEnv {
  *
  * @param opts where to go; see {@link EndpointOptions}
  * @param env the environment to read
- * @default env process.env
+ * @default env process.env (none on runtimes without `process`)
  * @throws DashScopeError `InvalidParameter` for a malformed URL, an unknown region or a malformed
  *   workspace ID.
  */
-export function resolveBaseUrl(opts: EndpointOptions = {}, env: EndpointEnv = process.env): string {
+export function resolveBaseUrl(
+  opts: EndpointOptions = {},
+  env: EndpointEnv = processEnv(),
+): string {
   if (opts.baseUrl !== undefined) return normalizeBaseUrl(opts.baseUrl, 'baseUrl');
   if (opts.workspaceId !== undefined) {
     const region =
@@ -93,10 +97,6 @@ function envValue(value: string | undefined): string | undefined {
   return value === undefined || value.trim() === '' ? undefined : value.trim();
 }
 
-function invalid(message: string): DashScopeError {
-  return new DashScopeError({ code: 'InvalidParameter', status: 400, retryable: false, message });
-}
-
 /** Short, printable rendering of a user-supplied value for an error message. */
 function show(value: unknown): string {
   const text = typeof value === 'string' ? value : String(value);
@@ -106,7 +106,7 @@ function show(value: unknown): string {
 
 function checkRegion(value: unknown, source: string): Region {
   if (isRegion(value)) return value;
-  throw invalid(
+  throw invalidOption(
     `Unknown ${source} ${show(value)}: expected one of ${REGION_NAMES.join(', ')}. ` +
       'For another host, set baseUrl (or DASHSCOPE_BASE_URL).',
   );
@@ -114,7 +114,7 @@ function checkRegion(value: unknown, source: string): Region {
 
 function checkWorkspaceId(value: unknown): string {
   if (typeof value === 'string' && WORKSPACE_ID.test(value)) return value;
-  throw invalid(
+  throw invalidOption(
     `Invalid workspaceId ${show(value)}: expected lowercase letters, digits and hyphens ` +
       '(one DNS label, at most 63 characters), as shown in the Model Studio console.',
   );
@@ -122,7 +122,7 @@ function checkWorkspaceId(value: unknown): string {
 
 function normalizeBaseUrl(value: unknown, source: string): string {
   if (typeof value !== 'string' || value.trim() === '') {
-    throw invalid(
+    throw invalidOption(
       `Invalid ${source}: expected an absolute http(s) URL such as "https://dashscope-intl.aliyuncs.com".`,
     );
   }
@@ -131,21 +131,21 @@ function normalizeBaseUrl(value: unknown, source: string): string {
   try {
     url = new URL(raw);
   } catch {
-    throw invalid(
+    throw invalidOption(
       `Invalid ${source} ${raw.includes('@') ? '(not shown)' : show(raw)}: not an absolute URL; ` +
         'expected e.g. "https://dashscope-intl.aliyuncs.com".',
     );
   }
   if (url.username !== '' || url.password !== '') {
-    throw invalid(
+    throw invalidOption(
       `Invalid ${source} (not shown): it must not contain credentials (user:password@).`,
     );
   }
   if (url.protocol !== 'https:' && url.protocol !== 'http:') {
-    throw invalid(`Invalid ${source} ${show(raw)}: the scheme must be https: or http:.`);
+    throw invalidOption(`Invalid ${source} ${show(raw)}: the scheme must be https: or http:.`);
   }
   if (raw.includes('?') || raw.includes('#')) {
-    throw invalid(
+    throw invalidOption(
       `Invalid ${source} ${show(raw)}: it must not contain a query (?) or a fragment (#).`,
     );
   }

@@ -5,9 +5,10 @@ import {
   type HandlerGetTokenOptions,
   type TemporaryToken,
   type UpgradeListener,
+  withUpgradeContext,
 } from '@dashscope-token/core';
 import type { NextFunction, Request, RequestHandler, Response } from 'express';
-import { withUpgradeContext } from './upgrade-context.js';
+import { upgradeRequest } from './upgrade-context.js';
 
 /** What the middleware puts on `req.dashscope` for the app's own route handlers. */
 export interface DashScopeRequestApi {
@@ -61,7 +62,7 @@ export interface DashScopeMiddleware extends RequestHandler {
  * app.use('/ai', dashscopeToken());        // routes under /ai/dashscope
  */
 export function dashscopeToken(options: DashScopeExpressOptions = {}): DashScopeMiddleware {
-  const handler = createDashScopeHandler<Request>(withUpgradeContext(options));
+  const handler = createDashScopeHandler<Request>(withUpgradeContext(options, upgradeRequest));
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     req.dashscope = { getToken: (opts) => handler.getToken(req, opts) };
     // Express strips its mount path from req.url (req.originalUrl keeps it).

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { DashScopeHandlerOptions } from '@dashscope-token/core';
 import type { Request } from 'express';
 
 function getter(req: IncomingMessage) {
@@ -24,12 +23,4 @@ export function upgradeRequest(req: IncomingMessage): Request {
     Object.defineProperty(r, 'header', { value: get, configurable: true, writable: true });
   }
   return r as unknown as Request;
-}
-
-/** The options with {@link upgradeRequest} as the default `websocket.context`. */
-export function withUpgradeContext(
-  options: DashScopeHandlerOptions<Request>,
-): DashScopeHandlerOptions<Request> {
-  if (options.websocket === false || options.websocket?.context !== undefined) return options;
-  return { ...options, websocket: { ...options.websocket, context: upgradeRequest } };
 }

@@ -5,9 +5,10 @@ import {
   type HandlerGetTokenOptions,
   type TemporaryToken,
   type UpgradeListener,
+  withUpgradeContext,
 } from '@dashscope-token/core';
 import type { Context, Next } from 'koa';
-import { withUpgradeContext } from './upgrade-context.js';
+import { upgradeContext } from './upgrade-context.js';
 
 /** What the middleware puts on `ctx.state.dashscope` for the app's own middleware. */
 export interface DashScopeStateApi {
@@ -61,7 +62,7 @@ export interface DashScopeMiddleware {
  * app.use(dashscopeToken({ authorize: (ctx) => Boolean(ctx.state.user) }));
  */
 export function dashscopeToken(options: DashScopeKoaOptions = {}): DashScopeMiddleware {
-  const handler = createDashScopeHandler<Context>(withUpgradeContext(options));
+  const handler = createDashScopeHandler<Context>(withUpgradeContext(options, upgradeContext));
   const middleware = async (ctx: Context, next: Next): Promise<void> => {
     ctx.state.dashscope = { getToken: (opts) => handler.getToken(ctx, opts) };
     // koa-bodyparser / @koa/bodyparser leave what they consumed on ctx.request.body;

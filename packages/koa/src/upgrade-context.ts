@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { DashScopeHandlerOptions } from '@dashscope-token/core';
 import type { Context } from 'koa';
 
 /**
@@ -52,12 +51,4 @@ export function upgradeContext(req: IncomingMessage): Context {
     get,
   };
   return ctx as unknown as Context;
-}
-
-/** The options with {@link upgradeContext} as the default `websocket.context`. */
-export function withUpgradeContext(
-  options: DashScopeHandlerOptions<Context>,
-): DashScopeHandlerOptions<Context> {
-  if (options.websocket === false || options.websocket?.context !== undefined) return options;
-  return { ...options, websocket: { ...options.websocket, context: upgradeContext } };
 }

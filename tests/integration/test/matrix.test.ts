@@ -1,11 +1,13 @@
 /**
  * The cross-framework matrix: the same behaviours through Express 4, Express 5, Koa 2, Koa 3,
- * Fastify 4, Fastify 5 and plain node:http, each app in front of one real emulator.
+ * Fastify 4, Fastify 5, plain node:http and the fetch handler (behind a minimal node:http →
+ * Request bridge), each app in front of one real emulator.
  */
 import { randomUUID } from 'node:crypto';
 import { DEFAULT_EMULATOR_API_KEY, type Emulator, startEmulator } from '@dashscope-token/emulator';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { reachesFetchUnchanged } from '../../../packages/fetch/test/node-bridge.js';
 import {
   chunkReader,
   nodeRequest,
@@ -463,9 +465,15 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
     ];
 
     it.each(attacks)('refuses %s, reaching nobody upstream', async (_name, line, extra = '') => {
-      const res = await expectNoUpstream(() =>
-        rawRequest(server.port, `${line}\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`),
-      );
+      const raw = `${line}\r\nHost: 127.0.0.1\r\n${extra}Connection: close\r\n\r\n`;
+      if (kind.name.startsWith('fetch') && !reachesFetchUnchanged(raw)) {
+        // The Request's URL parser normalised the target (or refused it) before the handler
+        // saw it: the handler answers that request (tests/security checks what it may become).
+        const res = await rawRequest(server.port, raw);
+        expect(typeof res.status === 'number' && res.status < 500).toBe(true);
+        return;
+      }
+      const res = await expectNoUpstream(() => rawRequest(server.port, raw));
       expect([400, 403, 404]).toContain(res.status);
     });
 

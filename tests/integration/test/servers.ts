@@ -1,6 +1,6 @@
 /**
  * One factory per server kind (Express 4, Express 5, Koa 2, Koa 3, Fastify 4, Fastify 5, plain
- * node:http), each
+ * node:http, the fetch handler behind a node:http bridge), each
  * starting the same app on 127.0.0.1:0: the DashScope middleware mounted at the root and
  * under extra mount paths (one of them behind a JSON body parser), plus a few app routes
  * that use `getToken()` and show that other middleware keeps working.
@@ -15,6 +15,7 @@ import {
 } from '@dashscope-token/core';
 import { dashscopeToken as expressDashscope } from '@dashscope-token/express';
 import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
+import { createFetchHandler, type FetchHandler } from '@dashscope-token/fetch';
 import { dashscopeToken as koaDashscope } from '@dashscope-token/koa';
 import { bodyParser as koaBodyParser } from '@koa/bodyparser';
 import type { Request } from 'express';
@@ -26,6 +27,7 @@ import type { Context } from 'koa';
 import Koa3 from 'koa';
 import mount from 'koa-mount';
 import Koa2 from 'koa2';
+import { nodeListener } from '../../../packages/fetch/test/node-bridge.js';
 
 /** Reads a request header through the framework's own context object (req or ctx). */
 export type HeaderReader = (ctx: unknown, name: string) => string | undefined;
@@ -48,8 +50,8 @@ export interface RunningServer {
   /** `http://127.0.0.1:PORT` */
   base: string;
   port: number;
-  /** The core handlers, in the order of the mounts. */
-  handlers: DashScopeHandler<unknown>[];
+  /** The handlers, in the order of the mounts. */
+  handlers: (DashScopeHandler<unknown> | FetchHandler<unknown>)[];
   /** Errors the app's error handling saw (Express error handler, Koa try/catch). */
   appErrors: unknown[];
   close(): Promise<void>;
@@ -82,7 +84,7 @@ async function closeServer(server: Server): Promise<void> {
 function running(
   server: Server,
   port: number,
-  handlers: DashScopeHandler<unknown>[],
+  handlers: RunningServer['handlers'],
   appErrors: unknown[],
   closeMiddleware: () => Promise<unknown>,
 ): RunningServer {
@@ -322,6 +324,62 @@ const nodeHttpKind: ServerKind = {
   },
 };
 
+/** The Fetch API's `Request` (not Express's). */
+type WebRequest = globalThis.Request;
+
+/**
+ * The fetch handler (`@dashscope-token/fetch`), one per mount with the mount path in its
+ * `prefix`, served by node:http through a minimal Request/Response bridge; the app's own
+ * routes are Fetch handlers too. There is no body parser in front of it (`/parsed` gets the
+ * raw body) and `authorize`/`apiKey` get the `Request`.
+ */
+const fetchKind: ServerKind = {
+  name: 'fetch (node:http bridge)',
+  async start(spec) {
+    const header: HeaderReader = (request, n) =>
+      (request as WebRequest).headers.get(n) ?? undefined;
+    const mounts = spec(header).map((m) =>
+      createFetchHandler<unknown>({
+        ...m.options,
+        prefix: `${m.path}${m.options.prefix ?? '/dashscope'}`,
+      }),
+    );
+    const appErrors: unknown[] = [];
+    const root = mounts[0]!;
+    async function routes(request: WebRequest): Promise<Response> {
+      const path = new URL(request.url).pathname;
+      if (request.method === 'GET' && path === APP_ROUTES.token) {
+        return Response.json(tokenSummary(await root.getToken(request)));
+      }
+      if (request.method === 'GET' && path === APP_ROUTES.hello) {
+        return new Response('hello', { headers: { 'content-type': 'text/plain' } });
+      }
+      if (request.method === 'GET' && path === APP_ROUTES.boom) throw new Error('boom');
+      return new Response('not found', { status: 404 });
+    }
+    async function app(request: WebRequest): Promise<Response> {
+      try {
+        return await routes(request);
+      } catch (error) {
+        appErrors.push(error);
+        return new Response('boom', { status: 500, headers: { 'content-type': 'text/plain' } });
+      }
+    }
+    async function handle(request: WebRequest): Promise<Response | undefined> {
+      for (const handler of mounts) {
+        const response = await handler.handle(request);
+        if (response !== undefined) return response;
+      }
+      return undefined;
+    }
+    const server = createServer(nodeListener(handle, app));
+    const port = await listen(server);
+    return running(server, port, mounts, appErrors, () =>
+      Promise.all(mounts.map((m) => m.close())),
+    );
+  },
+};
+
 /** Every server kind of the matrix. */
 export const SERVER_KINDS: ServerKind[] = [
   expressKind('express 4', express4),
@@ -331,4 +389,5 @@ export const SERVER_KINDS: ServerKind[] = [
   fastifyKind('fastify 4', fastify4 as unknown as typeof fastify5),
   fastifyKind('fastify 5', fastify5),
   nodeHttpKind,
+  fetchKind,
 ];

@@ -18,9 +18,11 @@ import {
 import type { Emulator } from '@dashscope-token/emulator';
 import { dashscopeToken } from '@dashscope-token/express';
 import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
+import { createFetchHandler, type FetchHandlerOptions } from '@dashscope-token/fetch';
 import express, { type Request } from 'express';
 import fastify5 from 'fastify';
 import fastify4 from 'fastify4';
+import { nodeListener } from '../../../packages/fetch/test/node-bridge.js';
 
 /** The permanent key: random-looking, so that no 8-character fragment occurs by chance. */
 export const PERMANENT_KEY = 'sk-Sx4Kv9Qd2Lr7-Tz1Wm8Bn5Hc3Fj6';
@@ -87,17 +89,26 @@ function captureSockets(server: Server): void {
   });
 }
 
+/** What an app's close() checks of a handler: requests in progress, its upstream pool. */
+interface Watched {
+  stats(): {
+    activeRequests: number;
+    upstream?: { connected: number; running: number; pending: number; queued: number } | undefined;
+  };
+  close(): Promise<void>;
+}
+
 export interface App {
   name: string;
   url: string;
   port: number;
   server: Server;
-  /** The core handlers mounted, for stats. */
-  handlers: DashScopeHandler<unknown>[];
+  /** The handlers mounted, for stats. */
+  handlers: Watched[];
   close(): Promise<void>;
 }
 
-async function listen(name: string, server: Server, handlers: DashScopeHandler<unknown>[]) {
+async function listen(name: string, server: Server, handlers: Watched[]) {
   captureSockets(server);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   const port = (server.address() as AddressInfo).port;
@@ -168,7 +179,7 @@ export interface Mount {
 /** Express 5: the middleware at the root (routes under /dashscope), plus `mounts`. */
 export async function startExpressApp(emulator: Emulator, mounts: Mount[] = []): Promise<App> {
   const app = express();
-  const handlers: DashScopeHandler<unknown>[] = [];
+  const handlers: Watched[] = [];
   for (const mount of mounts) {
     const mw = dashscopeToken({ ...baseOptions(emulator), ...mount.options });
     handlers.push(mw.handler as DashScopeHandler<unknown>);
@@ -209,6 +220,19 @@ export async function startNodeApp(
     handler(req, res),
   );
   return listen('node:http', server, [handler as DashScopeHandler<unknown>]);
+}
+
+/** The Fetch API's `Request` (not Express's). */
+type WebRequest = globalThis.Request;
+
+/** The fetch handler behind node:http, through the smallest Request/Response bridge. */
+export async function startFetchApp(
+  emulator: Emulator,
+  options: FetchHandlerOptions<WebRequest> = {},
+): Promise<App> {
+  const handler = createFetchHandler({ ...baseOptions(emulator), ...options });
+  const server = http.createServer(nodeListener(handler.fetch));
+  return listen('fetch', server, [handler]);
 }
 
 /** What a raw exchange produced. */

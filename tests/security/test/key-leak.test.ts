@@ -1,9 +1,10 @@
 /**
  * The key-leak sweep: drive every route, every error path and every upstream fault through
  * Express (several mounts: guarded, multi-tenant, allowModels, CORS, body parser, short TTLs,
- * an unreachable upstream), Fastify 4 and 5 and plain node:http, capture every byte written to
- * a client socket and every line given to the logger, and search them for the permanent keys
- * and every 8-character fragment of them. Expected matches: 0. Log lines must also carry no
+ * an unreachable upstream), Fastify 4 and 5, plain node:http and the fetch handler (behind a
+ * node:http → Request bridge), capture every byte written to a client socket and every line
+ * given to the logger, and search them for the permanent keys and every 8-character fragment
+ * of them. Expected matches: 0. Log lines must also carry no
  * `Authorization` or `Cookie` value: not the client's, not an injected or vended `st-` key.
  */
 
@@ -28,6 +29,7 @@ import {
   sendRaw,
   startExpressApp,
   startFastifyApp,
+  startFetchApp,
   startNodeApp,
   TENANT_KEY,
 } from './apps.js';
@@ -201,12 +203,13 @@ const INFERENCE_FAULTS: EmulatorFault[] = [
   { type: 'stream-cut', afterChunks: 1 },
 ];
 
-type Kind = 'express' | 'node:http' | keyof typeof FASTIFY_APPS;
-const KINDS: Kind[] = ['express', 'node:http', ...(Object.keys(FASTIFY_APPS) as Kind[])];
+type Kind = 'express' | 'node:http' | 'fetch' | keyof typeof FASTIFY_APPS;
+const KINDS: Kind[] = ['express', 'node:http', 'fetch', ...(Object.keys(FASTIFY_APPS) as Kind[])];
 
 async function startAppsFor(kind: Kind): Promise<App> {
   if (kind === 'node:http') return startNodeApp(emulator);
   if (kind === 'express') return startExpressApp(emulator);
+  if (kind === 'fetch') return startFetchApp(emulator);
   return startFastifyApp(emulator, kind);
 }
 
@@ -223,7 +226,7 @@ afterAll(async () => {
 });
 
 describe('key-leak sweep', () => {
-  it('drives every route of every mount (Express) and of node:http and Fastify 4/5', async () => {
+  it('drives every route of every mount (Express), of node:http, Fastify 4/5 and the fetch handler', async () => {
     const app = await startExpressApp(emulator, [
       {
         path: '/guarded',
@@ -258,7 +261,12 @@ describe('key-leak sweep', () => {
       for (const request of routeRequests(prefix)) await exchange(app, request);
     }
     for (const request of routeRequests('')) await exchange(node, request);
-    await Promise.all([app.close(), node.close()]);
+    const fetchApp = await startFetchApp(emulator, {
+      cors: { origins: ['https://app.example'] },
+      authorize: (req) => req.headers.get('x-user') !== 'throw' || Promise.reject(new Error(KEY)),
+    });
+    for (const request of routeRequests('')) await exchange(fetchApp, request);
+    await Promise.all([app.close(), node.close(), fetchApp.close()]);
     for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
       const fastify = await startFastifyApp(emulator, name);
       for (const request of routeRequests('')) await exchange(fastify, request);

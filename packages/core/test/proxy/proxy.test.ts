@@ -225,7 +225,7 @@ describe('proxy: streaming', () => {
           retry: false,
           now: () => clock,
         });
-        return { provider };
+        return { provider: { proxy: provider } };
       },
     });
     expect((await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY))).status).toBe(200);
@@ -450,7 +450,7 @@ describe('proxy: errors', () => {
           expireInSeconds: 1800,
           retry: false,
         });
-        return { provider, baseUrl: dead };
+        return { provider: { proxy: provider }, baseUrl: dead };
       },
     });
     const answer = await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY));

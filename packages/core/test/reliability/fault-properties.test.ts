@@ -416,9 +416,17 @@ describe('fault matrix (property-based, real HTTP)', () => {
           timeoutMs: MINT_TIMEOUT_MS,
           now: time.now,
         });
+        // The token route never shares the proxy's provider: its own, on the same clock.
+        const routeProvider = createTokenProvider({
+          baseUrl: emulator.url,
+          expireInSeconds: 60,
+          retry: RETRY,
+          timeoutMs: MINT_TIMEOUT_MS,
+          now: time.now,
+        });
         const handler = createDashScopeHandler({
           baseUrl: emulator.url,
-          provider,
+          provider: { proxy: provider, tokenRoute: routeProvider },
           apiKey: (req) => (req.headers['x-tenant'] === 'b' ? KEYS[1] : KEYS[0]),
         });
         const server = http.createServer(handler);
@@ -485,13 +493,19 @@ describe('fault matrix (property-based, real HTTP)', () => {
           const refused = emulator.requests.filter((r) => r.route !== 'tokens' && r.status === 401);
           expect(refused).toEqual([]);
           const stats = handler.stats();
-          expect(stats.proxyTokens.hits + stats.proxyTokens.misses).toBe(calls);
-          expect(stats.proxyTokens.mints + stats.proxyTokens.errors).toBe(tokenRequests);
+          const route = stats.routeTokens!;
+          expect(
+            stats.proxyTokens.hits + stats.proxyTokens.misses + route.hits + route.misses,
+          ).toBe(calls);
+          expect(
+            stats.proxyTokens.mints + stats.proxyTokens.errors + route.mints + route.errors,
+          ).toBe(tokenRequests);
         } finally {
           server.closeAllConnections();
           await new Promise<void>((resolve) => server.close(() => resolve()));
           await handler.close();
           await provider.close();
+          await routeProvider.close();
         }
       }),
       { numRuns: Math.ceil(RUNS / 2), seed: SEED + 1, endOnFailure: true },

@@ -26,7 +26,10 @@ function authorizationOf(request: UndiciRequest): string {
 export interface MintWatch {
   /** Token requests started, per `Authorization` value. */
   readonly started: Map<string, number>;
-  /** Most token requests in flight at the same time, per `Authorization` value. */
+  /**
+   * Most token requests in flight at the same time, per cache entry: `Authorization` value and
+   * path (which carries the TTL).
+   */
   readonly maxInFlight: Map<string, number>;
   /** Token requests in flight now (all keys). */
   inFlight(): number;
@@ -46,18 +49,19 @@ export function watchMints(): MintWatch {
     const request = (message as { request: UndiciRequest }).request;
     if (!request.path.includes('/api/v1/tokens')) return;
     const auth = authorizationOf(request);
-    open.set(request, auth);
+    const entry = `${auth} ${request.path}`;
+    open.set(request, entry);
     started.set(auth, (started.get(auth) ?? 0) + 1);
-    const now = (inFlight.get(auth) ?? 0) + 1;
-    inFlight.set(auth, now);
-    if (now > (maxInFlight.get(auth) ?? 0)) maxInFlight.set(auth, now);
+    const now = (inFlight.get(entry) ?? 0) + 1;
+    inFlight.set(entry, now);
+    if (now > (maxInFlight.get(entry) ?? 0)) maxInFlight.set(entry, now);
   };
   const onDone = (message: unknown): void => {
     const request = (message as { request: UndiciRequest }).request;
-    const auth = open.get(request);
-    if (auth === undefined) return;
+    const entry = open.get(request);
+    if (entry === undefined) return;
     open.delete(request);
-    inFlight.set(auth, (inFlight.get(auth) ?? 1) - 1);
+    inFlight.set(entry, (inFlight.get(entry) ?? 1) - 1);
   };
   diagnostics.subscribe('undici:request:create', onCreate);
   diagnostics.subscribe('undici:request:trailers', onDone);

@@ -1,0 +1,196 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Duplex } from 'node:stream';
+import { type Dispatcher, Pool } from 'undici';
+import { appToken } from '../policy/admission.js';
+import { INTERNAL_ERROR, NOT_FOUND } from '../policy/answers.js';
+import {
+  createHandlerProviders,
+  type HandlerConfig,
+  resolveHandlerConfig,
+} from '../policy/config.js';
+import { logInternalError } from '../policy/logging.js';
+import type { HandlerGetTokenOptions } from '../policy/options.js';
+import { planRequest } from '../policy/request.js';
+import { createTokenProvider } from '../token/with-undici.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/undici.js';
+import type { TemporaryToken } from '../types.js';
+import { sendError, setHeaders, writeAnswer } from './answer.js';
+import { logNodeRequest } from './logging.js';
+import { handleProxyRoute, type ProxyContext } from './proxy-route.js';
+import { handleTokenRoute } from './token-route.js';
+import type {
+  DashScopeHandler,
+  DashScopeHandlerOptions,
+  DashScopeHandlerStats,
+  HandleOptions,
+} from './types.js';
+import { createWebSocketProxy } from './websocket/proxy.js';
+
+/**
+ * Creates the node:http front door to Model Studio: the token route
+ * (`POST {prefix}/token`) and the key-injecting reverse proxy (`{prefix}/api/v1/…`,
+ * `{prefix}/compatible-mode/v1/…`), plus the WebSocket proxy. Use it with plain `node:http`
+ * (`http.createServer(handler)`), or through the Express and Koa adapters.
+ *
+ * - Browsers get short-lived keys (`tokenRoute.expireInSeconds`, 60 s) from the token route's
+ *   own provider.
+ * - Proxied requests get a key with `proxy.expireInSeconds` (1800 s) TTL and at least
+ *   `proxy.minValiditySeconds` (60 s; `proxy.streamingMinValiditySeconds`, 600 s, for streams)
+ *   of life left, injected as `Authorization: Bearer st-…`; the permanent key never leaves the
+ *   server.
+ * - Bodies stream through both ways (SSE unbuffered); client disconnects abort upstream.
+ *
+ * @throws DashScopeError `InvalidParameter` for invalid options.
+ * @example
+ * import http from 'node:http';
+ * import { createDashScopeHandler } from '@dashscope-token/core';
+ *
+ * const dashscope = createDashScopeHandler({ region: 'ap-southeast-1' }); // DASHSCOPE_API_KEY
+ * http.createServer(dashscope).listen(3000);
+ */
+export function createDashScopeHandler<Ctx = IncomingMessage>(
+  options: DashScopeHandlerOptions<Ctx> = {},
+): DashScopeHandler<Ctx> {
+  const config: HandlerConfig<Ctx, IncomingMessage> = resolveHandlerConfig(
+    options,
+    options.websocket,
+  );
+  const providers = createHandlerProviders(options, config, createTokenProvider);
+  const provider = providers.proxy;
+  const tokenProvider = providers.tokenRoute;
+  const ownsDispatcher = options.dispatcher === undefined;
+  const dispatcher: Dispatcher =
+    options.dispatcher ??
+    new Pool(config.origin, {
+      connections: config.connections,
+      connect: { timeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS },
+      headersTimeout: config.headersTimeoutMs,
+      bodyTimeout: config.bodyTimeoutMs,
+    });
+  const proxy: ProxyContext<Ctx> = { config, provider, dispatcher, memo: {} };
+  const webSockets = createWebSocketProxy(config, provider);
+
+  async function route(
+    req: IncomingMessage,
+    res: ServerResponse,
+    handleOptions: HandleOptions<Ctx> | undefined,
+  ): Promise<boolean> {
+    const plan = planRequest(config, {
+      method: req.method ?? 'GET',
+      url: handleOptions?.url ?? req.url ?? '/',
+      headers: req.headers,
+      http09: req.httpVersionMajor === 0,
+    });
+    if (plan.kind === 'outside') return false;
+    if (plan.cors.length > 0) setHeaders(res, plan.cors);
+    const ctx = (handleOptions?.context !== undefined ? handleOptions.context : req) as Ctx;
+    switch (plan.kind) {
+      case 'answer':
+        writeAnswer(res, plan.answer);
+        return true;
+      case 'token':
+        await handleTokenRoute(res, ctx, config, tokenProvider!);
+        return true;
+      case 'proxy': {
+        const parsed =
+          handleOptions?.parsedBody !== undefined ? { value: handleOptions.parsedBody } : undefined;
+        await handleProxyRoute(
+          req,
+          res,
+          { ctx, dialect: plan.dialect, target: plan.target, query: plan.query, parsed },
+          proxy,
+        );
+        return true;
+      }
+    }
+  }
+
+  const logger = options.logger;
+  let activeRequests = 0;
+
+  async function handle(
+    req: IncomingMessage,
+    res: ServerResponse,
+    handleOptions?: HandleOptions<Ctx>,
+  ): Promise<boolean> {
+    const started = logger === undefined ? 0 : performance.now();
+    let handled = true;
+    activeRequests++;
+    try {
+      handled = await route(req, res, handleOptions);
+      return handled;
+    } catch {
+      // A bug, not a request error: answer 500 without details rather than hang.
+      if (logger !== undefined) {
+        logInternalError(logger, req.method, handleOptions?.url ?? req.url ?? '/');
+      }
+      sendError(res, 'dashscope', INTERNAL_ERROR);
+      return true;
+    } finally {
+      activeRequests--;
+      if (handled && logger !== undefined) {
+        logNodeRequest(logger, req, res, handleOptions?.url ?? req.url ?? '/', started);
+      }
+    }
+  }
+
+  const handler = ((req: IncomingMessage, res: ServerResponse, next?: (err?: unknown) => void) => {
+    handle(req, res).then((handled) => {
+      if (handled) return;
+      if (next) next();
+      else sendError(res, 'dashscope', NOT_FOUND);
+    });
+  }) as DashScopeHandler<Ctx>;
+
+  async function getToken(ctx?: Ctx, opts: HandlerGetTokenOptions = {}): Promise<TemporaryToken> {
+    return appToken(config, provider, ctx as Ctx, opts);
+  }
+
+  let closing: Promise<void> | undefined;
+  async function close(): Promise<void> {
+    closing ??= (async () => {
+      const tasks: Promise<unknown>[] = [webSockets.close(), providers.close()];
+      if (ownsDispatcher) tasks.push(dispatcher.close());
+      await Promise.all(tasks);
+    })();
+    return closing;
+  }
+
+  function stats(): DashScopeHandlerStats {
+    let upstream: DashScopeHandlerStats['upstream'];
+    if (ownsDispatcher) {
+      const pool = (dispatcher as Pool).stats;
+      upstream = {
+        connected: pool.connected,
+        free: pool.free,
+        pending: pool.pending,
+        queued: pool.queued,
+        running: pool.running,
+        size: pool.size,
+      };
+    }
+    return {
+      activeRequests,
+      upstream,
+      proxyTokens: provider.stats(),
+      routeTokens: tokenProvider?.stats(),
+    };
+  }
+
+  Object.defineProperties(handler, {
+    handle: { value: handle, enumerable: true },
+    stats: { value: stats, enumerable: true },
+    getToken: { value: getToken, enumerable: true },
+    close: { value: close, enumerable: true },
+    provider: { value: provider, enumerable: true },
+    prefix: { value: config.prefix, enumerable: true },
+    upgrade: {
+      value: (req: IncomingMessage, socket: Duplex, head: Buffer) =>
+        webSockets.handleUpgrade(req, socket, head),
+      enumerable: true,
+    },
+    handleUpgrade: { value: webSockets.handleUpgrade, enumerable: true },
+    websocketStats: { value: webSockets.stats, enumerable: true },
+  });
+  return handler;
+}

@@ -1,0 +1,215 @@
+/**
+ * The node:http executor of a proxied request: carries out the proxy policy (admission, plan,
+ * body check, key) with node streams and undici, and replays once after an upstream 401.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Readable } from 'node:stream';
+import type { Dispatcher } from 'undici';
+import { admit, obtainToken, tokenAfterUnauthorized } from '../policy/admission.js';
+import {
+  type ErrorAnswer,
+  type ErrorDialect,
+  INTERNAL_ERROR,
+  payloadTooLargeAnswer,
+  transportFailureAnswer,
+} from '../policy/answers.js';
+import type { HandlerConfig } from '../policy/config.js';
+import {
+  bearer,
+  checkProxyBody,
+  checkProxyMethod,
+  completeUpstreamHeaders,
+  type ProxyMemo,
+  planProxy,
+  proxyTokenCall,
+  type ReadBody,
+  withFreshKey,
+} from '../policy/proxy.js';
+import type { TokenProvider } from '../types.js';
+import { sendError } from './answer.js';
+import {
+  isPayloadTooLarge,
+  isReplayable,
+  limitedBodyStream,
+  readBody,
+  serialiseParsedBody,
+} from './body.js';
+import { isClientGone } from './client-gone.js';
+import { type ForwardOutcome, forward, relayHeld } from './forward.js';
+
+/** Everything the proxy needs besides the request. */
+export interface ProxyContext<Ctx> {
+  config: HandlerConfig<Ctx, IncomingMessage>;
+  provider: TokenProvider;
+  dispatcher: Dispatcher;
+  /** Per-handler memo of the hot path (`getToken` options and `Bearer` of the last key). */
+  memo: { current?: ProxyMemo };
+}
+
+/** A parsed body handed over by an adapter (`undefined` = none). */
+export interface ParsedBody {
+  value: unknown;
+}
+
+/** One proxied request: where it goes and what the adapter handed over. */
+export interface ProxyRequest<Ctx> {
+  ctx: Ctx;
+  dialect: ErrorDialect;
+  target: string;
+  query: string;
+  parsed: ParsedBody | undefined;
+}
+
+/** How the node executor names an undici failure before any answer. */
+function upstreamFailureAnswer(error: Error, maxBodyBytes: number): ErrorAnswer {
+  if (isPayloadTooLarge(error)) return payloadTooLargeAnswer(maxBodyBytes);
+  const code = (error as { code?: unknown }).code;
+  if (code === 'UND_ERR_HEADERS_TIMEOUT' || code === 'UND_ERR_CONNECT_TIMEOUT') {
+    return transportFailureAnswer('timeout');
+  }
+  if (code === 'UND_ERR_INVALID_ARG' || code === 'UND_ERR_NOT_SUPPORTED') {
+    return transportFailureAnswer('unforwardable');
+  }
+  return transportFailureAnswer('unreachable');
+}
+
+/** Removes `names` (lower-case) from flat headers. */
+function withoutHeaders(headers: string[], names: ReadonlySet<string>): string[] {
+  const kept: string[] = [];
+  for (let i = 0; i < headers.length; i += 2) {
+    if (!names.has(headers[i]!.toLowerCase())) kept.push(headers[i]!, headers[i + 1]!);
+  }
+  return kept;
+}
+
+const CONTENT_ENCODING: ReadonlySet<string> = new Set(['content-encoding']);
+const CONTENT_TYPE_AND_ENCODING: ReadonlySet<string> = new Set([
+  'content-type',
+  'content-encoding',
+]);
+
+const BODY_UNAVAILABLE: ErrorAnswer = Object.freeze({
+  status: 500,
+  code: 'BodyUnavailable',
+  message: 'The request body was consumed by an earlier middleware and not handed to the proxy.',
+});
+
+function gone(res: ServerResponse): boolean {
+  return res.destroyed || res.writableEnded || res.socket?.destroyed === true;
+}
+
+/**
+ * Proxies one request to `{origin}{basePath}{target}` with a fresh temporary key:
+ * admission → plan → body (streamed, or read when needed) → key → undici → relay; one replay
+ * after an upstream 401 when the body can be sent again.
+ */
+export async function handleProxyRoute<Ctx>(
+  req: IncomingMessage,
+  res: ServerResponse,
+  request: ProxyRequest<Ctx>,
+  proxy: ProxyContext<Ctx>,
+): Promise<void> {
+  const { config, provider } = proxy;
+  const { dialect } = request;
+  const method = req.method ?? 'GET';
+  const refusedMethod = checkProxyMethod(method);
+  if (refusedMethod !== undefined) return sendError(res, dialect, refusedMethod);
+  let admission = admit(config, request.ctx);
+  if (admission instanceof Promise) admission = await admission;
+  if ('refused' in admission) return sendError(res, dialect, admission.refused);
+  const apiKey = admission.apiKey;
+
+  const plan = planProxy(config, request.target, {
+    method,
+    rawHeaders: req.rawHeaders,
+    transferEncoding: req.headers['transfer-encoding'],
+  });
+  if (!('upstreamPath' in plan)) return sendError(res, dialect, plan);
+
+  let body: Buffer | Readable | null = null;
+  let read: ReadBody | undefined;
+  if (plan.body !== 'none') {
+    if (req.readableEnded) {
+      // A body parser consumed the stream: re-serialise what it produced.
+      if (request.parsed === undefined) return sendError(res, dialect, BODY_UNAVAILABLE);
+      const serialised = serialiseParsedBody(request.parsed.value);
+      body = serialised.data;
+      // The parser decoded (gunzipped) it; when it produced a value, that is sent as JSON.
+      plan.headers = withoutHeaders(
+        plan.headers,
+        serialised.json ? CONTENT_TYPE_AND_ENCODING : CONTENT_ENCODING,
+      );
+      if (serialised.json) plan.headers.push('content-type', 'application/json');
+      read = serialised.json
+        ? { bytes: body, json: { value: request.parsed.value } }
+        : { bytes: body };
+    } else if (plan.body === 'read') {
+      try {
+        body = await readBody(req, config.maxBodyBytes);
+      } catch (error) {
+        if (isClientGone(error)) return;
+        return sendError(
+          res,
+          dialect,
+          isPayloadTooLarge(error) ? payloadTooLargeAnswer(config.maxBodyBytes) : INTERNAL_ERROR,
+        );
+      }
+      read = { bytes: body };
+    } else {
+      body = limitedBodyStream(req, config.maxBodyBytes);
+    }
+  }
+  const checked = checkProxyBody(config, plan, request.query, read);
+  if (!('streaming' in checked)) return sendError(res, dialect, checked);
+  const streaming = checked.streaming;
+
+  const call = proxyTokenCall(config, proxy.memo, apiKey, streaming);
+  const token = await obtainToken(provider, call);
+  if ('refused' in token) return sendError(res, dialect, token.refused);
+  if (gone(res)) {
+    if (body !== null && !Buffer.isBuffer(body)) body.destroy();
+    return;
+  }
+
+  const headers = completeUpstreamHeaders(
+    plan,
+    Buffer.isBuffer(body) ? body.length : body !== null ? plan.declared : undefined,
+    streaming,
+    bearer(proxy.memo, token.token),
+  );
+  const upstream = {
+    origin: config.origin,
+    path: plan.upstreamPath,
+    method,
+    headers,
+    body,
+    headersTimeout: config.headersTimeoutMs,
+    bodyTimeout: config.bodyTimeoutMs,
+    holdUnauthorized: isReplayable(body),
+  };
+  let outcome: ForwardOutcome = await forward(proxy.dispatcher, upstream, res);
+  if (outcome.kind === 'unauthorized') {
+    const held = outcome;
+    const fresh = await tokenAfterUnauthorized(
+      provider,
+      apiKey,
+      token.token,
+      call.minValiditySeconds,
+    );
+    if ('refused' in fresh) return sendError(res, dialect, fresh.refused);
+    if (gone(res)) return;
+    outcome = await forward(
+      proxy.dispatcher,
+      { ...upstream, headers: withFreshKey(headers, fresh.token), holdUnauthorized: false },
+      res,
+    );
+    if (outcome.kind === 'unauthorized') {
+      // Not reachable (holdUnauthorized is false); relay what was held, to be safe.
+      relayHeld(res, held.headers, held.body);
+      return;
+    }
+  }
+  if (outcome.kind === 'failed') {
+    sendError(res, dialect, upstreamFailureAnswer(outcome.error, config.maxBodyBytes));
+  }
+}

@@ -1,0 +1,28 @@
+import type { ServerResponse } from 'node:http';
+import { admit, obtainToken } from '../policy/admission.js';
+import type { HandlerConfig } from '../policy/config.js';
+import { tokenAnswer } from '../policy/request.js';
+import type { TokenProvider } from '../types.js';
+import { sendError, writeAnswer } from './answer.js';
+
+/**
+ * `POST {prefix}/token` on node:http: admission, then a temporary key from the token-route
+ * provider (TTL `tokenRoute.expireInSeconds`) with at least `tokenRoute.minValiditySeconds` of
+ * life left: a burst of page loads shares one mint.
+ */
+export async function handleTokenRoute<Ctx, Req>(
+  res: ServerResponse,
+  ctx: Ctx,
+  config: HandlerConfig<Ctx, Req>,
+  provider: TokenProvider,
+): Promise<void> {
+  let admission = admit(config, ctx);
+  if (admission instanceof Promise) admission = await admission;
+  if ('refused' in admission) return sendError(res, 'dashscope', admission.refused);
+  const token = await obtainToken(provider, {
+    apiKey: admission.apiKey,
+    minValiditySeconds: config.tokenRoute!.minValiditySeconds,
+  });
+  if ('refused' in token) return sendError(res, 'dashscope', token.refused);
+  writeAnswer(res, tokenAnswer(token));
+}

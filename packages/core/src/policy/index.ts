@@ -1,0 +1,70 @@
+/**
+ * The runtime-neutral policy: decisions about a request from its plain facts, as answers or
+ * plans. Executors (the node:http handler, `@dashscope-token/fetch`) carry them out; an app
+ * never needs these, an executor author does.
+ */
+export type { AccessPolicy, Admitted, Refused } from './admission.js';
+export {
+  admit,
+  appToken,
+  obtainToken,
+  resolveApiKey,
+  tokenAfterUnauthorized,
+} from './admission.js';
+export type {
+  Answer,
+  ErrorAnswer,
+  ErrorDialect,
+  FailureSite,
+  TransportFailure,
+} from './answers.js';
+export {
+  badTargetAnswer,
+  errorAnswer,
+  errorBody,
+  failureAnswer,
+  INTERNAL_ERROR,
+  NOT_FOUND,
+  newRequestId,
+  payloadTooLargeAnswer,
+  transportFailureAnswer,
+  utf8Length,
+} from './answers.js';
+export type { HandlerConfig, HandlerTokenProviders } from './config.js';
+export { createHandlerProviders, resolveHandlerConfig } from './config.js';
+export { CorsPolicy } from './cors.js';
+export type { UpstreamHeaders } from './headers.js';
+export { filterResponseHeaders, HOP_BY_HOP, mergeVary, readClientHeaders } from './headers.js';
+export type { DashScopeLogger, RequestLogFacts, RequestLogFields } from './logging.js';
+export { logInternalError, logRefreshError, logRequest } from './logging.js';
+export type {
+  ApiKeyOption,
+  AuthorizeOption,
+  AuthorizeResult,
+  CorsOptions,
+  HandlerCacheOptions,
+  HandlerGetTokenOptions,
+  HandlerProviders,
+  ProxyOptions,
+  SharedHandlerOptions,
+  TokenRouteOptions,
+} from './options.js';
+export { compileOrigins, isSameOriginAsHost } from './origin.js';
+export type { BodyHandling, ProxyFacts, ProxyMemo, ProxyPlan, ReadBody } from './proxy.js';
+export {
+  bearer,
+  bodyRequestsStream,
+  checkProxyBody,
+  checkProxyMethod,
+  completeUpstreamHeaders,
+  parseJson,
+  planProxy,
+  proxyTokenCall,
+  withFreshKey,
+} from './proxy.js';
+export type { RequestFacts, RequestHeaders, RequestPlan } from './request.js';
+export { planRequest, TOKEN_ROUTE_ALLOW, tokenAnswer } from './request.js';
+export { matchRoute, normalisePrefix } from './routes.js';
+export type { UpgradeFacts, UpgradePlan } from './websocket.js';
+export { planUpgrade, upstreamHandshakeHeaders, withoutCredentialParams } from './websocket.js';
+export type { WebSocketConfig, WebSocketSettings } from './websocket-config.js';

@@ -1,0 +1,215 @@
+/**
+ * The options every front door shares (the node:http handler, the Fetch handler and the
+ * adapters over them), grouped by what they govern: the token route, the proxy, CORS, and the
+ * settings of the whole handler. Runtime-neutral types.
+ */
+import type { EndpointOptions, TokenProvider, TokenProviderOptions } from '../types.js';
+import type { DashScopeLogger } from './logging.js';
+
+/**
+ * What `authorize` may return: `true`/`undefined` = allowed; `false` = 403; or an explicit
+ * refusal with its status (and an optional message shown to the client).
+ */
+// biome-ignore lint/suspicious/noConfusingVoidType: lets `authorize` be a function that returns nothing when it allows.
+export type AuthorizeResult = boolean | void | { status: 401 | 403; message?: string };
+
+/** The permanent key, or a function of the request context (multi-tenant). */
+export type ApiKeyOption<Ctx> =
+  | string
+  | ((ctx: Ctx) => string | undefined | Promise<string | undefined>);
+
+/** The `authorize` hook. */
+export type AuthorizeOption<Ctx> = (ctx: Ctx) => AuthorizeResult | Promise<AuthorizeResult>;
+
+/**
+ * Cache options forwarded to the token providers the handler creates (not to a provider given
+ * in `provider`); see `TokenProviderOptions` for each one's meaning and default.
+ */
+export type HandlerCacheOptions = Pick<
+  TokenProviderOptions,
+  'maxKeys' | 'refreshAheadSeconds' | 'retry' | 'negativeCacheSeconds' | 'onRefreshError'
+>;
+
+/** Options of the token route, `POST {prefix}/token`. */
+export interface TokenRouteOptions {
+  /**
+   * TTL, in seconds, of the temporary keys vended to browsers (1..1800).
+   * @default 60
+   */
+  expireInSeconds?: number;
+  /**
+   * A vended key has at least this many seconds of life left.
+   * @default 30 (half the TTL when the TTL is shorter than 60 s)
+   */
+  minValiditySeconds?: number;
+}
+
+/** CORS for the token route and the proxy routes. */
+export interface CorsOptions {
+  /** Allowed origins (exact `scheme://host[:port]` strings), or a predicate. */
+  origins: readonly string[] | ((origin: string) => boolean);
+  /**
+   * Send `Access-Control-Allow-Credentials: true`.
+   * @default false
+   */
+  credentials?: boolean;
+  /**
+   * `Access-Control-Max-Age` of preflight answers, in seconds.
+   * @default 600
+   */
+  maxAgeSeconds?: number;
+}
+
+/** Options of the key-injecting proxy (`{prefix}/api/v1/…`, `{prefix}/compatible-mode/v1/…`). */
+export interface ProxyOptions {
+  /**
+   * TTL, in seconds, of the temporary keys the proxy injects upstream (never seen by clients;
+   * also the keys of WebSocket handshakes and of `handler.getToken()`), 1..1800.
+   * @default 1800
+   */
+  expireInSeconds?: number;
+  /**
+   * If set, JSON bodies whose `model` (and any `model` query parameter) is not listed are
+   * refused with 403 (and bodies are read, up to `maxBodyBytes`, to check).
+   * @default undefined (any model)
+   */
+  allowModels?: readonly string[];
+  /**
+   * Minimum remaining life, in seconds, of a key injected into a request.
+   * @default 60 (half of `expireInSeconds` when that is shorter than 120 s)
+   */
+  minValiditySeconds?: number;
+  /**
+   * Same, for streaming requests (SSE: `X-DashScope-SSE: enable`, `Accept: text/event-stream`,
+   * or a JSON body with `stream: true` when the body is read).
+   * @default 600 (half of `expireInSeconds` when that is shorter than 1200 s)
+   */
+  streamingMinValiditySeconds?: number;
+  /**
+   * Largest request body in bytes; larger bodies get 413 and never reach upstream.
+   * @default 10485760 (10 MiB)
+   */
+  maxBodyBytes?: number;
+  /**
+   * Milliseconds without upstream bytes before a response body is cut; 0 = never
+   * (streams of reasoning models can be silent for minutes).
+   * @default 0
+   */
+  bodyTimeoutMs?: number;
+  /**
+   * Milliseconds to wait for upstream response headers (504 beyond).
+   * @default 300000
+   */
+  headersTimeoutMs?: number;
+  /**
+   * Most keep-alive connections to upstream (node:http handler; the Fetch handler leaves
+   * connection reuse to the runtime's `fetch`).
+   * @default 128
+   */
+  connections?: number;
+  /**
+   * Largest streamed request body (with a `Content-Length`) kept in memory so that the
+   * request can be replayed once with a fresh key after an upstream 401.
+   * Bodies that are read anyway (parsed, or checked against `allowModels`) are always replayable.
+   * @default 65536 (64 KiB)
+   */
+  replayBufferBytes?: number;
+  /**
+   * Forward the client's `X-Forwarded-For` / `X-Forwarded-Proto` / `X-Forwarded-Host` and
+   * `Forwarded` headers upstream. Off by default: Model Studio has no use for the client's
+   * identity, and it would leak the user's address to a third party.
+   * @default false
+   */
+  forwardClientIdentity?: boolean;
+}
+
+/**
+ * Token providers to use instead of the ones the handler creates. The token route and the proxy
+ * never share a key: giving the same provider for both is refused with `InvalidParameter` (a
+ * key handed to a browser is never the key injected into proxied calls).
+ */
+export interface HandlerProviders {
+  /** Cache of the keys injected into proxied calls and WebSocket handshakes. @default a new provider (TTL `proxy.expireInSeconds`) */
+  proxy?: TokenProvider;
+  /** Cache of the keys the token route vends. @default a new provider (TTL `tokenRoute.expireInSeconds`) */
+  tokenRoute?: TokenProvider;
+}
+
+/** The options of a handler that are the same in every runtime. */
+export interface SharedHandlerOptions<Ctx> extends EndpointOptions, HandlerCacheOptions {
+  /**
+   * Permanent key, or a function of the request context (multi-tenant; each tenant gets its own
+   * cache entry). A function returning `undefined` refuses the request with 500 `MissingApiKey`.
+   * @default process.env.DASHSCOPE_API_KEY
+   */
+  apiKey?: ApiKeyOption<Ctx>;
+  /**
+   * Mount path of the routes; normalised to a leading `/` and no trailing `/`.
+   * @default '/dashscope'
+   */
+  prefix?: string;
+  /**
+   * Guards the token route, the proxy and WebSocket upgrades. `true`/`undefined` allows;
+   * `false` answers 403; `{status: 401}` answers 401. A throw answers 500 without the thrown
+   * message (a thrown DashScopeError answers with its own status and code).
+   * @default undefined (everyone allowed)
+   */
+  authorize?: AuthorizeOption<Ctx>;
+  /**
+   * Token route options, or `false` to disable `POST {prefix}/token` (it then answers 404).
+   * @default {}
+   */
+  tokenRoute?: false | TokenRouteOptions;
+  /**
+   * CORS for the token route (and proxy routes): allow-listed origins, or false.
+   * @default false
+   */
+  cors?: false | CorsOptions;
+  /** Proxy options. @default {} */
+  proxy?: ProxyOptions;
+  /**
+   * Existing token providers for the proxy and/or the token route (never one for both).
+   * @default two new providers
+   */
+  provider?: HandlerProviders;
+  /**
+   * Milliseconds to establish the TCP/TLS connection of a mint (and, in the node:http handler,
+   * of proxied calls).
+   * @default 5000
+   */
+  connectTimeoutMs?: number;
+  /**
+   * Milliseconds for one whole token request (connect, headers and body).
+   * @default 10000
+   */
+  timeoutMs?: number;
+  /**
+   * Where to log: one `info` line per request the handler answers (method, path without query,
+   * status, duration, request id), `warn` for failed background key refreshes, `error` for
+   * unexpected handler failures. Never header values (`Authorization`, `Cookie`), query
+   * strings, bodies or keys. `console` works.
+   * @default undefined (no logging)
+   */
+  logger?: DashScopeLogger;
+  /**
+   * @deprecated Use `proxy.expireInSeconds` (same meaning, same default); giving both with
+   * different values is refused.
+   * @default undefined (`proxy.expireInSeconds` decides: 1800)
+   */
+  expireInSeconds?: number;
+  /**
+   * @deprecated Use `proxy.allowModels` (same meaning); giving both is refused.
+   * @default undefined (`proxy.allowModels` decides: any model)
+   */
+  allowModels?: readonly string[];
+}
+
+/** Options of `handler.getToken(ctx, opts)`. */
+export interface HandlerGetTokenOptions {
+  /** Minimum remaining life, in seconds. @default proxy.minValiditySeconds (60) */
+  minValiditySeconds?: number;
+  /** Mint a new key even if a cached one satisfies the call. @default false */
+  forceRefresh?: boolean;
+  /** Stops waiting. */
+  signal?: AbortSignal;
+}

@@ -1,0 +1,95 @@
+/**
+ * Request bodies as Web streams: read whole within a limit, or streamed through a limit; a
+ * body of unknown length is held in memory when it turns out small enough to be replayed.
+ */
+
+/** A request body over the limit: answered 413. */
+export class BodyTooLargeError extends Error {
+  override readonly name = 'BodyTooLargeError';
+}
+
+function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
+  if (chunks.length === 1) return chunks[0]!;
+  const out = new Uint8Array(size);
+  let at = 0;
+  for (const chunk of chunks) {
+    out.set(chunk, at);
+    at += chunk.byteLength;
+  }
+  return out;
+}
+
+/** What {@link readUpTo} found: the whole body, or its start and the rest still to read. */
+export type Peeked =
+  | { done: true; bytes: Uint8Array }
+  | {
+      done: false;
+      head: Uint8Array[];
+      size: number;
+      reader: ReadableStreamDefaultReader<Uint8Array>;
+    };
+
+/**
+ * Reads `body` until it ends or more than `hold` bytes came.
+ * @throws BodyTooLargeError beyond `limit` bytes (the rest is not read)
+ */
+export async function readUpTo(
+  body: ReadableStream<Uint8Array>,
+  hold: number,
+  limit: number,
+): Promise<Peeked> {
+  const reader = body.getReader();
+  const head: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) return { done: true, bytes: concat(head, size) };
+    size += value.byteLength;
+    if (size > limit) {
+      reader.cancel().catch(() => {});
+      throw new BodyTooLargeError();
+    }
+    head.push(value);
+    if (size > hold) return { done: false, head, size, reader };
+  }
+}
+
+/**
+ * The rest of a peeked body (its `head`, then what `reader` still gives) as a stream that
+ * errors with {@link BodyTooLargeError} (and calls `onTooLarge`) beyond `limit` bytes.
+ */
+export function limitedStream(
+  head: readonly Uint8Array[],
+  size: number,
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+  limit: number,
+  onTooLarge: () => void,
+): ReadableStream<Uint8Array> {
+  let pending = head.slice();
+  let total = size;
+  return new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (pending.length > 0) {
+        controller.enqueue(pending.shift()!);
+        return;
+      }
+      pending = [];
+      const { done, value } = await reader.read();
+      if (done) {
+        controller.close();
+        return;
+      }
+      total += value.byteLength;
+      if (total > limit) {
+        onTooLarge();
+        reader.cancel().catch(() => {});
+        controller.error(new BodyTooLargeError());
+        return;
+      }
+      controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}

@@ -1,0 +1,365 @@
+import {
+  admit,
+  appToken,
+  bearer,
+  checkProxyBody,
+  checkProxyMethod,
+  completeUpstreamHeaders,
+  createHandlerProviders,
+  createTokenProvider,
+  type ErrorAnswer,
+  type ErrorDialect,
+  errorAnswer,
+  fetchTransport,
+  type HandlerConfig,
+  type HandlerGetTokenOptions,
+  INTERNAL_ERROR,
+  logInternalError,
+  logRequest,
+  NOT_FOUND,
+  obtainToken,
+  type ProxyMemo,
+  type ProxyPlan,
+  payloadTooLargeAnswer,
+  planProxy,
+  planRequest,
+  proxyTokenCall,
+  type ReadBody,
+  resolveHandlerConfig,
+  type TemporaryToken,
+  type TokenProviderOptions,
+  tokenAfterUnauthorized,
+  tokenAnswer,
+  transportFailureAnswer,
+  withFreshKey,
+} from '@dashscope-token/core/neutral';
+import { toResponse } from './answer.js';
+import { BodyTooLargeError, limitedStream, readUpTo } from './body.js';
+import { exchange, relay } from './forward.js';
+import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats } from './types.js';
+
+const CLIENT_GONE: ErrorAnswer = Object.freeze({
+  status: 499,
+  code: 'ClientClosed',
+  message: 'The client went away before the answer.',
+});
+
+/**
+ * Hands the end of a request's accounting over to its relayed body: `relayWith` gets the
+ * function to call once the body ended or was cancelled.
+ */
+type Settle = (relayWith: (release: () => void) => void) => void;
+
+/** The mount-relative target of a `Request`: its path and query, exactly as serialised. */
+function targetOf(url: string): string {
+  const scheme = url.indexOf('://');
+  const start = scheme < 0 ? -1 : url.indexOf('/', scheme + 3);
+  if (start < 0) return '/';
+  const hash = url.indexOf('#', start);
+  return hash < 0 ? url.slice(start) : url.slice(start, hash);
+}
+
+function headerRecord(headers: Headers): Record<string, string> {
+  const record: Record<string, string> = {};
+  headers.forEach((value, name) => {
+    record[name] = value;
+  });
+  return record;
+}
+
+function flatHeaders(headers: Headers): string[] {
+  const flat: string[] = [];
+  headers.forEach((value, name) => {
+    flat.push(name, value);
+  });
+  return flat;
+}
+
+/**
+ * Creates the Fetch API front door to Model Studio (`Request` → `Response`): the token route
+ * (`POST {prefix}/token`) and the key-injecting proxy (`{prefix}/api/v1/…`,
+ * `{prefix}/compatible-mode/v1/…`), with the routes, options, errors and guarantees of the
+ * node:http handler. Runs wherever there is `fetch` and Web streams: Next.js route handlers,
+ * Hono, Bun, Deno, Cloudflare Workers, edge functions.
+ *
+ * - Browsers get short-lived keys from the token route's own provider.
+ * - Proxied calls get a fresh temporary key (`Authorization: Bearer st-…`); the permanent key
+ *   never leaves the server.
+ * - Bodies stream both ways (`duplex: 'half'` upstream, SSE relayed chunk by chunk);
+ *   `request.signal` aborts the upstream call.
+ * - WebSocket upgrades are not proxied: an upgrade on a WebSocket route is answered 501.
+ *
+ * @throws DashScopeError `InvalidParameter` for invalid options.
+ * @example
+ * // app/dashscope/[...path]/route.ts (Next.js App Router)
+ * const dashscope = createFetchHandler({ region: 'ap-southeast-1' }); // DASHSCOPE_API_KEY
+ * export const GET = dashscope.fetch;
+ * export const POST = dashscope.fetch;
+ */
+export function createFetchHandler<Ctx = Request>(
+  options: FetchHandlerOptions<Ctx> = {},
+): FetchHandler<Ctx> {
+  const config: HandlerConfig<Ctx> = resolveHandlerConfig(options, false);
+  const customFetch = options.fetch;
+  const fetchImpl: typeof fetch = (input, init) => (customFetch ?? globalThis.fetch)(input, init);
+  const transport = customFetch === undefined ? undefined : fetchTransport({ fetch: customFetch });
+  const providers = createHandlerProviders(options, config, (o: TokenProviderOptions) =>
+    createTokenProvider(transport === undefined ? o : { ...o, transport }),
+  );
+  const provider = providers.proxy;
+  const tokenProvider = providers.tokenRoute;
+  const memo: { current?: ProxyMemo } = {};
+  const logger = options.logger;
+  /** Aborted by `close()`: every upstream call in progress. */
+  const closing = new AbortController();
+  let activeRequests = 0;
+
+  async function tokenRoute(ctx: Ctx, cors: readonly string[]): Promise<Response> {
+    let admission = admit(config, ctx);
+    if (admission instanceof Promise) admission = await admission;
+    if ('refused' in admission)
+      return toResponse(errorAnswer('dashscope', admission.refused), cors);
+    const token = await obtainToken(tokenProvider!, {
+      apiKey: admission.apiKey,
+      minValiditySeconds: config.tokenRoute!.minValiditySeconds,
+    });
+    if ('refused' in token) return toResponse(errorAnswer('dashscope', token.refused), cors);
+    return toResponse(tokenAnswer(token), cors);
+  }
+
+  /** The body of a proxied request, as the plan says: none, bytes, or a limited stream. */
+  async function bodyOf(
+    request: Request,
+    plan: ProxyPlan,
+    tooLarge: () => void,
+  ): Promise<Uint8Array | ReadableStream<Uint8Array> | null> {
+    if (plan.body === 'none' || request.body === null) return null;
+    const limit = config.maxBodyBytes;
+    if (plan.body === 'read') {
+      const read = await readUpTo(request.body, limit, limit);
+      return read.done ? read.bytes : null;
+    }
+    // A body of unknown length small enough to replay is held; a larger one streams.
+    const hold = plan.declared === undefined ? config.replayBufferBytes : 0;
+    const peeked = await readUpTo(request.body, hold, limit);
+    if (peeked.done) return peeked.bytes;
+    return limitedStream(peeked.head, peeked.size, peeked.reader, limit, tooLarge);
+  }
+
+  async function proxyRoute(
+    request: Request,
+    ctx: Ctx,
+    dialect: ErrorDialect,
+    target: string,
+    query: string,
+    cors: readonly string[],
+    settle: Settle,
+  ): Promise<Response> {
+    const fail = (error: ErrorAnswer) => toResponse(errorAnswer(dialect, error), cors);
+    const method = request.method;
+    const refusedMethod = checkProxyMethod(method);
+    if (refusedMethod !== undefined) return fail(refusedMethod);
+    let admission = admit(config, ctx);
+    if (admission instanceof Promise) admission = await admission;
+    if ('refused' in admission) return fail(admission.refused);
+    const apiKey = admission.apiKey;
+    const plan = planProxy(config, target, {
+      method,
+      rawHeaders: flatHeaders(request.headers),
+      transferEncoding: request.headers.get('transfer-encoding') ?? undefined,
+      bodyPresent: request.body !== null,
+    });
+    if (!('upstreamPath' in plan)) return fail(plan);
+
+    let streamedTooLarge = false;
+    let body: Uint8Array | ReadableStream<Uint8Array> | null;
+    try {
+      body = await bodyOf(request, plan, () => {
+        streamedTooLarge = true;
+      });
+    } catch (error) {
+      if (request.signal.aborted) return fail(CLIENT_GONE);
+      return fail(
+        error instanceof BodyTooLargeError
+          ? payloadTooLargeAnswer(config.maxBodyBytes)
+          : INTERNAL_ERROR,
+      );
+    }
+    const read: ReadBody | undefined = body instanceof Uint8Array ? { bytes: body } : undefined;
+    const checked = checkProxyBody(config, plan, query, read);
+    if (!('streaming' in checked)) return fail(checked);
+
+    const call = proxyTokenCall(config, memo, apiKey, checked.streaming);
+    const token = await obtainToken(provider, { ...call, signal: request.signal });
+    if ('refused' in token) {
+      if (body instanceof ReadableStream) body.cancel().catch(() => {});
+      return fail(request.signal.aborted ? CLIENT_GONE : token.refused);
+    }
+    // fetch sets the length of the body it sends; content-encoding of the answer is decoded by
+    // fetch, so only identity is asked for.
+    const headers = completeUpstreamHeaders(
+      plan,
+      undefined,
+      checked.streaming,
+      bearer(memo, token.token),
+      true,
+    );
+    const upstreamAbort = new AbortController();
+    const onClose = () => upstreamAbort.abort();
+    request.signal.addEventListener('abort', onClose, { once: true });
+    closing.signal.addEventListener('abort', onClose, { once: true });
+    const release = () => {
+      request.signal.removeEventListener('abort', onClose);
+      closing.signal.removeEventListener('abort', onClose);
+    };
+    const upstream = {
+      url: config.origin + plan.upstreamPath,
+      method,
+      headers,
+      body,
+      headersTimeoutMs: config.headersTimeoutMs,
+      signal: upstreamAbort.signal,
+    };
+    let outcome = await exchange(fetchImpl, upstream);
+    if (
+      outcome.kind === 'answer' &&
+      outcome.response.status === 401 &&
+      !(body instanceof ReadableStream)
+    ) {
+      // The injected key was refused (expired early, revoked): once more with a fresh one.
+      outcome.response.body?.cancel().catch(() => {});
+      const fresh = await tokenAfterUnauthorized(
+        provider,
+        apiKey,
+        token.token,
+        call.minValiditySeconds,
+      );
+      if ('refused' in fresh) {
+        release();
+        return fail(fresh.refused);
+      }
+      outcome = await exchange(fetchImpl, {
+        ...upstream,
+        headers: withFreshKey(headers, fresh.token),
+      });
+    }
+    if (outcome.kind !== 'answer') {
+      release();
+      if (outcome.kind === 'aborted') return fail(CLIENT_GONE);
+      return fail(
+        streamedTooLarge
+          ? payloadTooLargeAnswer(config.maxBodyBytes)
+          : transportFailureAnswer(outcome.failure),
+      );
+    }
+    let response!: Response;
+    settle((done) => {
+      response = relay(
+        outcome.response,
+        method,
+        cors,
+        config.bodyTimeoutMs,
+        () => upstreamAbort.abort(),
+        () => {
+          release();
+          done();
+        },
+      );
+    });
+    return response;
+  }
+
+  async function route(
+    request: Request,
+    context: Ctx | undefined,
+    settle: Settle,
+  ): Promise<Response | undefined> {
+    const url = targetOf(request.url);
+    const plan = planRequest(config, {
+      method: request.method,
+      url,
+      headers: headerRecord(request.headers),
+      upgradeUnavailable: true,
+    });
+    if (plan.kind === 'outside') return undefined;
+    const ctx = (context !== undefined ? context : request) as Ctx;
+    switch (plan.kind) {
+      case 'answer':
+        return toResponse(plan.answer, plan.cors);
+      case 'token':
+        return tokenRoute(ctx, plan.cors);
+      case 'proxy':
+        return proxyRoute(request, ctx, plan.dialect, plan.target, plan.query, plan.cors, settle);
+    }
+  }
+
+  async function handle(request: Request, context?: Ctx): Promise<Response | undefined> {
+    const started = logger === undefined ? 0 : performance.now();
+    activeRequests++;
+    let released = false;
+    let deferred = false;
+    const release = () => {
+      if (released) return;
+      released = true;
+      activeRequests--;
+    };
+    let response: Response | undefined;
+    try {
+      response = await route(request, context, (relayWith) => {
+        deferred = true;
+        relayWith(release);
+      });
+    } catch {
+      // A bug, not a request error: answer 500 without details rather than hang.
+      if (logger !== undefined) logInternalError(logger, request.method, targetOf(request.url));
+      response = toResponse(errorAnswer('dashscope', INTERNAL_ERROR), []);
+    } finally {
+      if (!deferred) release();
+    }
+    if (response !== undefined && logger !== undefined) {
+      logRequest(logger, {
+        method: request.method,
+        url: targetOf(request.url),
+        status: response.status,
+        durationMs: performance.now() - started,
+        requestId: response.headers.get('x-request-id') ?? undefined,
+        clientClosed: request.signal.aborted,
+      });
+    }
+    return response;
+  }
+
+  const fetchHandler = async (request: Request): Promise<Response> =>
+    (await handle(request)) ?? toResponse(errorAnswer('dashscope', NOT_FOUND), []);
+
+  function getToken(ctx?: Ctx, opts: HandlerGetTokenOptions = {}): Promise<TemporaryToken> {
+    return appToken(config, provider, ctx as Ctx, opts);
+  }
+
+  let closed: Promise<void> | undefined;
+  function close(): Promise<void> {
+    closed ??= (async () => {
+      closing.abort();
+      await providers.close();
+    })();
+    return closed;
+  }
+
+  function stats(): FetchHandlerStats {
+    return {
+      activeRequests,
+      proxyTokens: provider.stats(),
+      routeTokens: tokenProvider?.stats(),
+    };
+  }
+
+  return {
+    handle,
+    fetch: fetchHandler,
+    getToken,
+    provider,
+    prefix: config.prefix,
+    stats,
+    close,
+  };
+}

@@ -1,0 +1,154 @@
+/**
+ * One upstream exchange through `fetch`: the request (streamed with `duplex: 'half'` when its
+ * body is a stream), the wait for response headers bounded by `headersTimeoutMs`, and the
+ * relay of the answer body chunk by chunk (SSE unbuffered), cut after `bodyTimeoutMs` without
+ * bytes; the upstream call is aborted when the client goes away.
+ */
+import { filterResponseHeaders, type TransportFailure } from '@dashscope-token/core/neutral';
+import { appendHeaders, isBodyless } from './answer.js';
+
+/** One request to send upstream. */
+export interface UpstreamCall {
+  url: string;
+  method: string;
+  /** Flat `[name, value, …]`, the injected `authorization` last. */
+  headers: readonly string[];
+  body: Uint8Array | ReadableStream<Uint8Array> | null;
+  headersTimeoutMs: number;
+  /** Aborts the call: the client went away, or the handler closes. */
+  signal: AbortSignal;
+}
+
+/** How the exchange went before any byte of the answer. */
+export type Exchange =
+  | { kind: 'answer'; response: Response }
+  | { kind: 'failed'; failure: TransportFailure }
+  /** The call was aborted by `signal`. */
+  | { kind: 'aborted' };
+
+function pairs(flat: readonly string[]): [string, string][] {
+  const out: [string, string][] = [];
+  for (let i = 0; i + 1 < flat.length; i += 2) out.push([flat[i]!, flat[i + 1]!]);
+  return out;
+}
+
+/** Sends `call` with `fetchImpl`; never rejects. */
+export async function exchange(fetchImpl: typeof fetch, call: UpstreamCall): Promise<Exchange> {
+  const controller = new AbortController();
+  let timedOut = false;
+  const onAbort = () => controller.abort();
+  if (call.signal.aborted) return { kind: 'aborted' };
+  call.signal.addEventListener('abort', onAbort, { once: true });
+  const timer = setTimeout(() => {
+    timedOut = true;
+    controller.abort();
+  }, call.headersTimeoutMs);
+  const init: RequestInit & { duplex?: 'half' } = {
+    method: call.method,
+    headers: pairs(call.headers),
+    redirect: 'manual',
+    signal: controller.signal,
+  };
+  if (call.body !== null) {
+    init.body = call.body as NonNullable<RequestInit['body']>;
+    if (!(call.body instanceof Uint8Array)) init.duplex = 'half';
+  }
+  try {
+    // `call.signal` keeps aborting the call while its answer body is relayed.
+    const response = await fetchImpl(call.url, init);
+    return { kind: 'answer', response };
+  } catch {
+    call.signal.removeEventListener('abort', onAbort);
+    if (call.signal.aborted) return { kind: 'aborted' };
+    return { kind: 'failed', failure: timedOut ? 'timeout' : 'unreachable' };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Headers of a relayed answer: upstream's, filtered, after the request's CORS headers. */
+function relayHeaders(
+  upstream: Response,
+  cors: readonly string[],
+): { headers: Headers; eventStream: boolean } {
+  const record: Record<string, string | string[]> = {};
+  upstream.headers.forEach((value, name) => {
+    record[name] = value;
+  });
+  // fetch decoded the body already: its encoding and length are not the ones relayed.
+  if (record['content-encoding'] !== undefined) {
+    delete record['content-encoding'];
+    delete record['content-length'];
+  }
+  const filtered = filterResponseHeaders(record);
+  const headers = new Headers();
+  appendHeaders(headers, cors);
+  appendHeaders(headers, filtered.headers);
+  if (filtered.eventStream) headers.set('x-accel-buffering', 'no');
+  return { headers, eventStream: filtered.eventStream };
+}
+
+/**
+ * The answer for the client: upstream's status and filtered headers, and its body relayed
+ * chunk by chunk. `done` is called once, when the body ended, failed, was cut or cancelled.
+ */
+export function relay(
+  upstream: Response,
+  method: string,
+  cors: readonly string[],
+  bodyTimeoutMs: number,
+  abortUpstream: () => void,
+  done: () => void,
+): Response {
+  const { headers } = relayHeaders(upstream, cors);
+  const source = upstream.body;
+  if (source === null || isBodyless(upstream.status, method)) {
+    source?.cancel().catch(() => {});
+    done();
+    return new Response(null, { status: upstream.status, headers });
+  }
+  const reader = source.getReader();
+  let finished = false;
+  let idle: ReturnType<typeof setTimeout> | undefined;
+  const finish = () => {
+    if (finished) return;
+    finished = true;
+    clearTimeout(idle);
+    done();
+  };
+  const body = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      if (bodyTimeoutMs > 0) {
+        idle = setTimeout(() => {
+          abortUpstream();
+          reader.cancel().catch(() => {});
+          controller.error(new Error('Model Studio sent nothing within bodyTimeoutMs.'));
+          finish();
+        }, bodyTimeoutMs);
+      }
+      let chunk: Awaited<ReturnType<typeof reader.read>>;
+      try {
+        chunk = await reader.read();
+      } catch (error) {
+        // Mid-body failure (reset, abort): the client's answer is cut, not completed.
+        if (!finished) controller.error(error);
+        finish();
+        return;
+      } finally {
+        clearTimeout(idle);
+      }
+      if (finished) return;
+      if (chunk.done) {
+        controller.close();
+        finish();
+      } else controller.enqueue(chunk.value);
+    },
+    cancel() {
+      // The client went away: stop reading and abort the upstream call.
+      abortUpstream();
+      reader.cancel().catch(() => {});
+      finish();
+    },
+  });
+  return new Response(body, { status: upstream.status, headers });
+}
