@@ -17,59 +17,39 @@ export interface TestClient {
   close(): Promise<void>;
 }
 
-type Factory = (url: string) => Promise<TestClient>;
-
-/** What the tests use of a node-redis client, in both majors. */
-interface NodeRedisTestClient {
+/** What the tests use of either client, in every major. */
+interface Connection {
   on(event: 'error', listener: () => void): unknown;
   connect(): Promise<unknown>;
   keys(pattern: string): Promise<string[]>;
   get(key: string): Promise<string | null>;
-  disconnect(): Promise<void>;
+  disconnect(): unknown;
 }
-type NodeRedisFactory = (options: object) => NodeRedisTestClient;
 
-async function nodeRedis(create: NodeRedisFactory, url: string) {
-  const client = create({ url, socket: { reconnectStrategy: () => 100 } });
-  client.on('error', () => {});
-  await client.connect();
+/** Connects `connection` (errors silenced: the tests stop Redis on purpose). */
+async function connected(connection: Connection): Promise<TestClient> {
+  connection.on('error', () => {});
+  await connection.connect();
   return {
-    client: client as unknown as RedisClientLike,
-    keys: () => client.keys('*'),
-    raw: (key: string) => client.get(key),
+    client: connection as unknown as RedisClientLike,
+    keys: () => connection.keys('*'),
+    raw: (key) => connection.get(key),
     close: async () => {
-      await client.disconnect().catch(() => {});
+      await Promise.resolve(connection.disconnect()).catch(() => {});
     },
   };
 }
 
-/** What the tests use of an ioredis client, in both majors. */
-interface IORedisTestClient {
-  on(event: 'error', listener: () => void): unknown;
-  connect(): Promise<unknown>;
-  keys(pattern: string): Promise<string[]>;
-  get(key: string): Promise<string | null>;
-  disconnect(): void;
-}
-type IORedisConstructor = new (url: string, options: object) => IORedisTestClient;
+type NodeRedisFactory = (options: object) => Connection;
+type IORedisConstructor = new (url: string, options: object) => Connection;
+const nodeRedis = (create: unknown, url: string) =>
+  connected((create as NodeRedisFactory)({ url, socket: { reconnectStrategy: () => 100 } }));
+const ioredis = (Redis: unknown, url: string) =>
+  connected(new (Redis as IORedisConstructor)(url, { lazyConnect: true, maxRetriesPerRequest: 1 }));
 
-async function ioredis(Redis: IORedisConstructor, url: string) {
-  const client = new Redis(url, { lazyConnect: true, maxRetriesPerRequest: 1 });
-  client.on('error', () => {});
-  await client.connect();
-  return {
-    client: client as unknown as RedisClientLike,
-    keys: () => client.keys('*'),
-    raw: (key: string) => client.get(key),
-    close: async () => {
-      client.disconnect();
-    },
-  };
-}
-
-export const CLIENTS: [string, Factory][] = [
-  ['node-redis 5', (url) => nodeRedis(createClient5 as unknown as NodeRedisFactory, url)],
-  ['node-redis 4', (url) => nodeRedis(createClient4 as unknown as NodeRedisFactory, url)],
-  ['ioredis 6', (url) => ioredis(IORedis6 as unknown as IORedisConstructor, url)],
-  ['ioredis 5', (url) => ioredis(IORedis5 as unknown as IORedisConstructor, url)],
+export const CLIENTS: [string, (url: string) => Promise<TestClient>][] = [
+  ['node-redis 5', (url) => nodeRedis(createClient5, url)],
+  ['node-redis 4', (url) => nodeRedis(createClient4, url)],
+  ['ioredis 6', (url) => ioredis(IORedis6, url)],
+  ['ioredis 5', (url) => ioredis(IORedis5, url)],
 ];

@@ -4,7 +4,9 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { connect, createServer } from 'node:net';
+import { connect } from 'node:net';
+import { type Emulator, startEmulator } from '@dashscope-token/emulator';
+import { afterAll, afterEach, beforeAll } from 'vitest';
 
 export const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
@@ -17,15 +19,6 @@ export function redisAvailable(): boolean {
     );
   }
   return false;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
 }
 
 function answersPing(port: number): Promise<boolean> {
@@ -49,16 +42,24 @@ function answersPing(port: number): Promise<boolean> {
 export class RedisServer {
   #process: ChildProcess | undefined;
 
-  private constructor(readonly port: number) {}
+  private constructor(public port: number) {}
 
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
 
+  /** Starts a server on a random free port (another port when that one is taken). */
   static async start(): Promise<RedisServer> {
-    const server = new RedisServer(await freePort());
-    await server.restart();
-    return server;
+    for (let attempt = 1; ; attempt++) {
+      const server = new RedisServer(20_000 + Math.floor(Math.random() * 40_000));
+      try {
+        await server.restart();
+        return server;
+      } catch (error) {
+        await server.stop();
+        if (attempt >= 5) throw error;
+      }
+    }
   }
 
   /** Starts the server (again) on its port and resolves once it answers PING. */
@@ -75,6 +76,8 @@ export class RedisServer {
     });
     const deadline = Date.now() + 10_000;
     while (!(await answersPing(this.port))) {
+      // Exited at once: the port is taken (or the binary is broken).
+      if (this.#process !== child) throw new Error(`redis-server exited on port ${this.port}`);
       if (Date.now() > deadline) throw new Error('redis-server did not start within 10 s');
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
@@ -99,4 +102,29 @@ export class RedisServer {
     await exited;
     this.#process = undefined;
   }
+}
+
+/** A Redis server and an emulator for the tests of one file; recorded requests reset after each. */
+export function useRedisAndEmulator(): { redis: () => RedisServer; emulator: () => Emulator } {
+  let redis: RedisServer | undefined;
+  let emulator: Emulator | undefined;
+  beforeAll(async () => {
+    redis = await RedisServer.start();
+    emulator = await startEmulator();
+  });
+  afterEach(() => emulator?.clearRequests());
+  afterAll(async () => {
+    await redis?.stop();
+    await emulator?.close();
+  });
+  const running = <T>(value: T | undefined): T => {
+    if (value === undefined) throw new Error('not started');
+    return value;
+  };
+  return { redis: () => running(redis), emulator: () => running(emulator) };
+}
+
+/** Token requests the emulator received. */
+export function tokenMints(emulator: Emulator): number {
+  return emulator.requests.filter((r) => r.route === 'tokens').length;
 }

@@ -4,35 +4,19 @@
  */
 import { randomUUID } from 'node:crypto';
 import { createTokenProvider } from '@dashscope-token/core';
-import {
-  type Emulator,
-  DEFAULT_EMULATOR_API_KEY as KEY,
-  startEmulator,
-} from '@dashscope-token/emulator';
-import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { DEFAULT_EMULATOR_API_KEY as KEY } from '@dashscope-token/emulator';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createRedisStore } from '../src/index.js';
 import { CLIENTS, type TestClient } from './clients.js';
-import { RedisServer, redisAvailable } from './redis-server.js';
+import { redisAvailable, tokenMints, useRedisAndEmulator } from './redis-server.js';
 
 describe.skipIf(!redisAvailable())('createRedisStore', () => {
-  let redis: RedisServer;
-  let emulator: Emulator;
-  beforeAll(async () => {
-    redis = await RedisServer.start();
-    emulator = await startEmulator();
-  });
-  afterAll(async () => {
-    await redis?.stop();
-    await emulator?.close();
-  });
-  afterEach(() => emulator.clearRequests());
-
-  const tokenMints = () => emulator.requests.filter((r) => r.route === 'tokens').length;
+  const { redis, emulator } = useRedisAndEmulator();
 
   describe.each(CLIENTS)('over %s', (_name, connect) => {
     let test: TestClient;
     beforeAll(async () => {
-      test = await connect(redis.url);
+      test = await connect(redis().url);
     });
     afterAll(async () => {
       await test?.close();
@@ -64,13 +48,13 @@ describe.skipIf(!redisAvailable())('createRedisStore', () => {
     it('two providers on one Redis mint a key once, and Redis holds nothing usable', async () => {
       const prefix = `t-${randomUUID()}:`;
       const store = createRedisStore({ client: test.client, prefix });
-      const make = () => createTokenProvider({ apiKey: KEY, baseUrl: emulator.url, store });
+      const make = () => createTokenProvider({ apiKey: KEY, baseUrl: emulator().url, store });
       const [a, b] = [make(), make()];
       const tokens = await Promise.all(
         Array.from({ length: 40 }, (_, i) => (i % 2 === 0 ? a : b).getToken()),
       );
       expect(new Set(tokens.map((t) => t.token)).size).toBe(1);
-      expect(tokenMints()).toBe(1);
+      expect(tokenMints(emulator())).toBe(1);
 
       const keys = (await test.keys()).filter((k) => k.startsWith(prefix));
       expect(keys.length).toBeGreaterThan(0);
