@@ -34,6 +34,17 @@ describe('a store shared by several providers', () => {
     await closeAll(fleet);
   });
 
+  it('answers cache hits from the local cache without asking the store', async () => {
+    const store = memoryStore();
+    const [a] = providers(store, 1);
+    await a?.getToken();
+    const calls = store.calls;
+    for (let i = 0; i < 1000; i++) await a?.getToken();
+    expect(store.calls).toBe(calls);
+    expect(a?.stats().hits).toBe(1000);
+    await a?.close();
+  });
+
   it('keeps neither the permanent key nor a temporary key readable in the store', async () => {
     const store = memoryStore();
     const [a] = providers(store, 1);

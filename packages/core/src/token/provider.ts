@@ -60,31 +60,26 @@ export function composeTokenProvider(
     flights.start(request.key, background, (flight) => refresh(context, request, flight));
 
   const miss = async (
-    key: string,
-    apiKey: string,
-    minValidityMs: number,
+    request: RefreshRequest,
     signal: AbortSignal | undefined,
-    fresh: boolean,
   ): Promise<TemporaryToken> => {
     counters.misses++;
-    const refused = negative.get(key);
+    const refused = negative.get(request.key);
     if (refused !== undefined) {
       if (refused.until > now()) throw refused.error;
-      negative.delete(key);
+      negative.delete(request.key);
     }
     if (signal?.aborted) throw abortedWaitError();
-    return join(key, apiKey, minValidityMs, signal, fresh);
+    return join(request, signal);
   };
 
-  /** Waits for the flight of `key`, started if there is none. */
+  /** Waits for the flight of the request's key, started if there is none. */
   const join = async (
-    key: string,
-    apiKey: string,
-    minValidityMs: number,
+    request: RefreshRequest,
     signal: AbortSignal | undefined,
-    fresh: boolean,
   ): Promise<TemporaryToken> => {
-    const flight = flights.get(key) ?? startRefresh({ key, apiKey, minValidityMs, fresh }, false);
+    const { key, minValidityMs } = request;
+    const flight = flights.get(key) ?? startRefresh(request, false);
     let entry: Entry;
     try {
       entry = await (signal === undefined
@@ -107,7 +102,7 @@ export function composeTokenProvider(
     const remainingMs = entry.expiresAt - now();
     if (remainingMs >= minValidityMs) return entry.token;
     // Another instance's token, read for a caller that needed less life: mint one for this caller.
-    if (entry.shared === true && !fresh) return join(key, apiKey, minValidityMs, signal, true);
+    if (entry.shared === true && !request.fresh) return join({ ...request, fresh: true }, signal);
     throw new DashScopeError({
       code: 'BadGateway',
       status: 502,
@@ -160,7 +155,7 @@ export function composeTokenProvider(
         }
       }
     }
-    return miss(key, apiKey, minValidityMs, signal, forceRefresh);
+    return miss({ key, apiKey, minValidityMs, fresh: forceRefresh }, signal);
   };
 
   const keyOf = (apiKey: string | undefined): string | undefined => {

@@ -115,7 +115,15 @@ export class SharedTier {
     const deadline = this.now() + this.lockMs;
     for (;;) {
       const locked = await guard.call(() => this.store.setIfAbsent(lockKey, owner, this.lockMs));
-      if (failed(locked)) return this.#fallback(mint);
+      if (failed(locked)) {
+        // A hanging store may still apply the lock later: queue its release behind it.
+        try {
+          this.store.deleteIfEquals(lockKey, owner).catch(() => {});
+        } catch {
+          // Nothing more to do for a store that throws.
+        }
+        return this.#fallback(mint);
+      }
       if (locked) return this.#mintHoldingLock(slot, tokenKey, lockKey, owner, request, mint);
       // Another instance is minting this key: wait for its token, or for its lock to go.
       for (;;) {

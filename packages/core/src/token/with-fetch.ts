@@ -2,36 +2,21 @@
  * The token engine with the global-fetch transport as its default: what
  * `@dashscope-token/core/neutral` exports (Bun, Deno, Workers, edge functions, browsers).
  */
-import { fetchTransport } from '../transport/fetch.js';
-import type {
-  MintTokenOptions,
-  TemporaryToken,
-  TokenProvider,
-  TokenProviderOptions,
-} from '../types.js';
-import {
-  type DefaultTransport,
-  type MintWithTimingOptions,
-  mintWithTransport,
-  type TimedToken,
-} from './mint.js';
-import { composeTokenProvider } from './provider.js';
 
-const viaFetch: DefaultTransport = () => fetchTransport();
+import { fetchTransport } from '../transport/fetch.js';
+import { tokenEngine } from './engine.js';
+
+const engine = /* @__PURE__ */ tokenEngine(() => fetchTransport());
 
 /**
  * Mints a temporary API key (`st-…`) from a permanent one, as `mintToken` of
  * `@dashscope-token/core` does, through `opts.transport`, by default the global `fetch`
  * (`dispatcher` and `connectTimeoutMs` are not used).
  */
-export async function mintToken(opts: MintTokenOptions): Promise<TemporaryToken> {
-  return (await mintWithTransport(opts, viaFetch)).token;
-}
+export const mintToken = engine.mintToken;
 
 /** {@link mintToken}, also returning the server's `Date` header and the local request timings. */
-export function mintTokenWithTiming(opts: MintWithTimingOptions): Promise<TimedToken> {
-  return mintWithTransport(opts, viaFetch);
-}
+export const mintTokenWithTiming = engine.mintTokenWithTiming;
 
 /**
  * Creates a cache of temporary keys in front of {@link mintToken}, with the behaviour of
@@ -44,6 +29,4 @@ export function mintTokenWithTiming(opts: MintWithTimingOptions): Promise<TimedT
  * const tokens = createTokenProvider({ apiKey: env.DASHSCOPE_API_KEY, region: 'ap-southeast-1' });
  * const { token } = await tokens.getToken();
  */
-export function createTokenProvider(options: TokenProviderOptions = {}): TokenProvider {
-  return composeTokenProvider(options, viaFetch);
-}
+export const createTokenProvider = engine.createTokenProvider;

@@ -2,22 +2,11 @@
  * The token engine with the undici transport as its default: what `@dashscope-token/core`
  * (the Node entry) exports.
  */
-import { undiciTransport } from '../transport/undici.js';
-import type {
-  MintTokenOptions,
-  TemporaryToken,
-  TokenProvider,
-  TokenProviderOptions,
-} from '../types.js';
-import {
-  type DefaultTransport,
-  type MintWithTimingOptions,
-  mintWithTransport,
-  type TimedToken,
-} from './mint.js';
-import { composeTokenProvider } from './provider.js';
 
-const viaUndici: DefaultTransport = (options) => undiciTransport(options);
+import { undiciTransport } from '../transport/undici.js';
+import { tokenEngine } from './engine.js';
+
+const engine = /* @__PURE__ */ tokenEngine((options) => undiciTransport(options));
 
 /**
  * Mints a temporary API key (`st-…`) from a permanent one.
@@ -35,17 +24,13 @@ const viaUndici: DefaultTransport = (options) => undiciTransport(options);
  * @example
  * const { token, expiresAt } = await mintToken({ apiKey: process.env.DASHSCOPE_API_KEY!, region: 'ap-southeast-1' });
  */
-export async function mintToken(opts: MintTokenOptions): Promise<TemporaryToken> {
-  return (await mintWithTransport(opts, viaUndici)).token;
-}
+export const mintToken = engine.mintToken;
 
 /**
  * {@link mintToken}, also returning the server's `Date` header and the local start/end times of
  * the request, from which a cache places the expiry on its own clock (clock-skew correction).
  */
-export function mintTokenWithTiming(opts: MintWithTimingOptions): Promise<TimedToken> {
-  return mintWithTransport(opts, viaUndici);
-}
+export const mintTokenWithTiming = engine.mintTokenWithTiming;
 
 /**
  * Creates a cache of temporary keys in front of {@link mintToken}.
@@ -69,6 +54,4 @@ export function mintTokenWithTiming(opts: MintWithTimingOptions): Promise<TimedT
  * const tokens = createTokenProvider({ region: 'ap-southeast-1' }); // key from DASHSCOPE_API_KEY
  * const { token } = await tokens.getToken();
  */
-export function createTokenProvider(options: TokenProviderOptions = {}): TokenProvider {
-  return composeTokenProvider(options, viaUndici);
-}
+export const createTokenProvider = engine.createTokenProvider;

@@ -1,0 +1,141 @@
+/**
+ * `@dashscope-token/redis`: the {@link SharedStore} of `@dashscope-token/core` over the Redis
+ * client an app already has, node-redis (`redis` 4/5) or ioredis (5/6). Each call is one
+ * command of the client's own (`GET`, `SET … PX`, `SET … PX … NX`), and one Lua script where
+ * Redis has no command: deleting a lock only if its owner still holds it.
+ */
+import { DELETE_IF_EQUALS_SCRIPT, type SharedStore } from '@dashscope-token/core/neutral';
+
+// biome-ignore lint/suspicious/noExplicitAny: the clients' overloaded methods, checked at run time
+type Method = (...args: any[]) => unknown;
+
+/**
+ * A connected node-redis (`createClient()` of `redis` 4/5) or ioredis (`new Redis()`, 5/6)
+ * client, or a cluster client of either. Only `get`, `set` and `eval` are called.
+ */
+export interface RedisClientLike {
+  get: Method;
+  set: Method;
+  eval: Method;
+  /** ioredis only; tells the two clients apart. */
+  defineCommand?: Method;
+  on?: Method;
+  listenerCount?: (event: string) => number;
+}
+
+/** Options of {@link createRedisStore}. */
+export interface RedisStoreOptions {
+  /** The app's connected node-redis or ioredis client. Not closed by the store. */
+  client: RedisClientLike;
+  /**
+   * Namespace put in front of every key the store writes (`<prefix>token:<hmac>`,
+   * `<prefix>lock:<hmac>`), so that one Redis can serve several apps.
+   * @default 'dashscope-token:'
+   */
+  prefix?: string;
+}
+
+/**
+ * A {@link SharedStore} on Redis. Also names its client for the other users of one store
+ * (per-client limits on `rate-limiter-flexible`:
+ * `new RateLimiterRedis({ storeClient: store.client, useRedisPackage: store.kind === 'node-redis', keyPrefix: `${store.prefix}limit` })`).
+ */
+export interface RedisStore extends SharedStore {
+  /** The client given to {@link createRedisStore}. */
+  readonly client: RedisClientLike;
+  /** Which client it is. */
+  readonly kind: 'node-redis' | 'ioredis';
+  /** The key prefix in use. */
+  readonly prefix: string;
+}
+
+/** The default key prefix. */
+export const DEFAULT_PREFIX = 'dashscope-token:';
+
+function text(value: unknown): string | undefined {
+  if (typeof value === 'string') return value;
+  // A client configured to return buffers.
+  if (value instanceof Uint8Array) return new TextDecoder().decode(value);
+  return undefined;
+}
+
+/**
+ * Creates a shared token store over an existing Redis client, for the `store` option of
+ * `createTokenProvider`. What it stores is sealed by the provider (HMAC key names, AES-GCM
+ * values): a reader of Redis finds neither the permanent key nor a temporary key.
+ *
+ * A node-redis client without an `'error'` listener gets a silent one, so that a lost
+ * connection is not a crash (the provider counts and reports store failures itself).
+ *
+ * @throws TypeError when `client` has no `get`, `set` and `eval` methods
+ * @example
+ * import { createClient } from 'redis';
+ * const client = await createClient({ url: process.env.REDIS_URL }).connect();
+ * const tokens = createTokenProvider({ store: createRedisStore({ client }) });
+ */
+export function createRedisStore(options: RedisStoreOptions): RedisStore {
+  const client = options?.client;
+  if (
+    client === null ||
+    typeof client !== 'object' ||
+    typeof client.get !== 'function' ||
+    typeof client.set !== 'function' ||
+    typeof client.eval !== 'function'
+  ) {
+    throw new TypeError(
+      'createRedisStore: `client` must be a node-redis or ioredis client (with get, set and eval).',
+    );
+  }
+  const prefix = options.prefix ?? DEFAULT_PREFIX;
+  if (typeof prefix !== 'string')
+    throw new TypeError('createRedisStore: `prefix` must be a string.');
+  const kind = typeof client.defineCommand === 'function' ? 'ioredis' : 'node-redis';
+  if (
+    kind === 'node-redis' &&
+    typeof client.on === 'function' &&
+    (client.listenerCount?.('error') ?? 0) === 0
+  ) {
+    client.on('error', () => {});
+  }
+  const ms = (ttlMs: number): number => Math.max(1, Math.ceil(ttlMs));
+
+  const setIfAbsent =
+    kind === 'ioredis'
+      ? (key: string, value: string, ttlMs: number) =>
+          client.set(key, value, 'PX', ms(ttlMs), 'NX') as Promise<unknown>
+      : (key: string, value: string, ttlMs: number) =>
+          client.set(key, value, { PX: ms(ttlMs), NX: true }) as Promise<unknown>;
+  const set =
+    kind === 'ioredis'
+      ? (key: string, value: string, ttlMs: number) =>
+          client.set(key, value, 'PX', ms(ttlMs)) as Promise<unknown>
+      : (key: string, value: string, ttlMs: number) =>
+          client.set(key, value, { PX: ms(ttlMs) }) as Promise<unknown>;
+  const deleteIfEquals =
+    kind === 'ioredis'
+      ? (key: string, value: string) =>
+          client.eval(DELETE_IF_EQUALS_SCRIPT, 1, key, value) as Promise<unknown>
+      : (key: string, value: string) =>
+          client.eval(DELETE_IF_EQUALS_SCRIPT, {
+            keys: [key],
+            arguments: [value],
+          }) as Promise<unknown>;
+
+  return {
+    client,
+    kind,
+    prefix,
+    async get(key) {
+      return text(await (client.get(prefix + key) as Promise<unknown>));
+    },
+    async set(key, value, ttlMs) {
+      await set(prefix + key, value, ttlMs);
+    },
+    async setIfAbsent(key, value, ttlMs) {
+      return (await setIfAbsent(prefix + key, value, ttlMs)) === 'OK';
+    },
+    async deleteIfEquals(key, value) {
+      await deleteIfEquals(prefix + key, value);
+    },
+  };
+}
