@@ -14,6 +14,9 @@ const ROUTES: readonly EmulatorRoute[] = [
   'models',
   'ws-inference',
   'ws-realtime',
+  'pai-eas',
+  'pai-eas-workbench',
+  'pai-eas-service',
   '*',
 ];
 

@@ -4,6 +4,18 @@
  *
  * @packageDocumentation
  */
+export type {
+  EmulatedEasAction,
+  EmulatorAccessKey,
+  EmulatorEasService,
+  EmulatorPaiEasOptions,
+} from './pai-eas/index.js';
+export {
+  DEFAULT_EMULATOR_ACCESS_KEY,
+  DEFAULT_EMULATOR_EAS_REGION,
+  DEFAULT_EMULATOR_EAS_SERVICE,
+  DEFAULT_EMULATOR_STS_CREDENTIALS,
+} from './pai-eas/index.js';
 export { DEFAULT_EMULATOR_API_KEY, startEmulator } from './server.js';
 export type {
   Emulator,

@@ -20,6 +20,9 @@ export class Recorder {
     models: 0,
     'ws-inference': 0,
     'ws-realtime': 0,
+    'pai-eas': 0,
+    'pai-eas-workbench': 0,
+    'pai-eas-service': 0,
     control: 0,
     unknown: 0,
   };

@@ -1,10 +1,11 @@
 import type { Exchange } from './exchange.js';
+import { matchPaiEasRoute } from './pai-eas/routes.js';
 import { chatCompletionsRoute, modelsRoute } from './routes/compatible.js';
 import { CONTROL_ROUTES } from './routes/control.js';
 import { compatibleEmbeddingsRoute, nativeEmbeddingsRoute } from './routes/embeddings.js';
 import { generationRoute } from './routes/generation.js';
 import { tokensRoute } from './routes/tokens.js';
-import type { RecordedRoute } from './types.js';
+import type { EmulatorFault, RecordedRoute } from './types.js';
 
 /** A known path: what it is, which methods it answers, and its handler. */
 export interface RouteMatch {
@@ -13,6 +14,8 @@ export interface RouteMatch {
   /** Whether the route can stream (stream faults are handed to its handler). */
   streams: boolean;
   handle(ex: Exchange): void | Promise<void>;
+  /** Answers a fault in the route's own shape. @default answerWithFault */
+  answerFault?(ex: Exchange, fault: EmulatorFault, route: RecordedRoute): void;
 }
 
 const INFERENCE: Record<string, RouteMatch> = {
@@ -58,6 +61,8 @@ const INFERENCE: Record<string, RouteMatch> = {
 /** The route serving `pathname` (exact match, no trailing slash), if any. */
 export function matchRoute(pathname: string, controlRoutes: boolean): RouteMatch | undefined {
   if (Object.hasOwn(INFERENCE, pathname)) return INFERENCE[pathname];
+  const paiEas = matchPaiEasRoute(pathname);
+  if (paiEas) return paiEas;
   if (controlRoutes && Object.hasOwn(CONTROL_ROUTES, pathname)) {
     const byMethod = CONTROL_ROUTES[pathname] as Record<string, (ex: Exchange) => void>;
     return {
