@@ -113,7 +113,6 @@ export async function callOpenApi(
   operation: OpenApiOperation,
   signal?: AbortSignal,
 ): Promise<OpenApiAnswer> {
-  const policy = resolveRetryOptions(options.retry);
   const base = options.endpoint.pathname.replace(/\/+$/, '');
   const path = `${base}/${operation.segments.map(encodePathSegment).join('/')}`;
   let skewMs = 0;
@@ -207,6 +206,7 @@ export async function callOpenApi(
   };
 
   try {
+    const policy = resolveRetryOptions(options.retry);
     return await retrying(attempt, policy, signal ? { signal } : {});
   } catch (error) {
     throw ownError(error);
