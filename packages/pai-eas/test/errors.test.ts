@@ -179,4 +179,23 @@ describe('EAS errors', () => {
       requestId: 'R-2',
     });
   });
+
+  it('refuses invalid options with InvalidParameter before any request', async () => {
+    const emulator = await start();
+    for (const bad of [
+      { retry: { maxAttempts: 0 } },
+      { region: 'Shanghai' },
+      { endpoint: 'ftp://x' },
+      { timeoutMs: -1 },
+    ]) {
+      const error = await createServiceInstanceToken({
+        ...on(emulator),
+        ...target,
+        ...bad,
+      } as never).catch((e: unknown) => e);
+      expect(error).toBeInstanceOf(DashScopeError);
+      expect(error).toMatchObject({ code: 'InvalidParameter', status: 400 });
+    }
+    expect(openApiCalls(emulator)).toHaveLength(0);
+  });
 });
