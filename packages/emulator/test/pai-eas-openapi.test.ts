@@ -205,3 +205,16 @@ describe('emulated PAI-EAS OpenAPI', () => {
     expect(emulator.stats().requests['pai-eas']).toBe(1);
   });
 });
+
+describe('paiEas options', () => {
+  it('refuses invalid AccessKeys, services and TTLs at start', async () => {
+    await expect(
+      start({ paiEas: { accessKeys: [{ accessKeyId: '', accessKeySecret: 'x' }] } }),
+    ).rejects.toThrow(TypeError);
+    await expect(start({ paiEas: { services: [{ name: 'Bad-Name' }] } })).rejects.toThrow(
+      TypeError,
+    );
+    await expect(start({ paiEas: { region: 'nowhere' } })).rejects.toThrow(TypeError);
+    await expect(start({ paiEas: { workbenchUrlTtlSeconds: 0 } })).rejects.toThrow(RangeError);
+  });
+});

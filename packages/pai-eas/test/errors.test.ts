@@ -198,4 +198,27 @@ describe('EAS errors', () => {
     }
     expect(openApiCalls(emulator)).toHaveLength(0);
   });
+
+  it('is refused a replayed request by the emulator, then succeeds re-signed with a fresh nonce', async () => {
+    const emulator = await start();
+    let captured: HeadersInit | undefined;
+    const capture: typeof fetch = (input, init) => {
+      captured = init?.headers;
+      return fetch(input, init);
+    };
+    await createServiceInstanceToken({ ...on(emulator), ...target, fetch: capture });
+    let replayed = false;
+    const replayOnce: typeof fetch = (input, init) => {
+      if (replayed) return fetch(input, init);
+      replayed = true;
+      return fetch(input, { ...init, headers: captured });
+    };
+    await createServiceInstanceToken({ ...on(emulator), ...target, fetch: replayOnce });
+    const calls = openApiCalls(emulator);
+    expect(calls.map((r) => r.status)).toEqual([200, 400, 200]);
+    expect(calls[1]!.headers['x-acs-signature-nonce']).toBe(
+      calls[0]!.headers['x-acs-signature-nonce'],
+    );
+    expect(new Set(nonces(emulator)).size).toBe(2);
+  });
 });
