@@ -1,28 +1,10 @@
-export type { DashScopeErrorBody, DashScopeErrorInit } from './errors.js';
-export { DashScopeError, isDashScopeError, redactSecrets } from './errors.js';
+/**
+ * `@dashscope-token/core` (Node): everything of `@dashscope-token/core/neutral`, with undici as
+ * the token engine's default transport, plus the `node:http` handler and the WebSocket proxy.
+ */
 export * from './handler/index.js';
-export type { MintWithTimingOptions, TimedToken } from './mint.js';
-export {
-  DEFAULT_EXPIRE_IN_SECONDS,
-  MAX_EXPIRE_IN_SECONDS,
-  mintToken,
-  mintTokenWithTiming,
-} from './mint.js';
-export { createTokenProvider } from './provider.js';
-export type { EndpointEnv } from './regions.js';
-export { DEFAULT_REGION, isRegion, REGION_HOSTS, resolveBaseUrl } from './regions.js';
-export { DEFAULT_RETRY } from './retry.js';
-export { USER_AGENT } from './transport.js';
-export type {
-  EndpointOptions,
-  GetTokenOptions,
-  MintTokenOptions,
-  Region,
-  RetryOptions,
-  TemporaryToken,
-  TokenProvider,
-  TokenProviderOptions,
-  TokenProviderStats,
-  TransportOptions,
-} from './types.js';
+export * from './neutral.js';
+export { createTokenProvider, mintToken, mintTokenWithTiming } from './token/with-undici.js';
+export type { UndiciTransportOptions } from './transport/undici.js';
+export { undiciTransport } from './transport/undici.js';
 export * from './ws/index.js';

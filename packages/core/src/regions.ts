@@ -1,6 +1,7 @@
 /**
  * Where Model Studio is: regions, their hosts, and the base URL a call goes to.
  */
+import { processEnv } from './env.js';
 import { DashScopeError } from './errors.js';
 import type { EndpointOptions, Region } from './types.js';
 
@@ -56,11 +57,14 @@ export interface EndpointEnv {
  *
  * @param opts where to go; see {@link EndpointOptions}
  * @param env the environment to read
- * @default env process.env
+ * @default env process.env (none on runtimes without `process`)
  * @throws DashScopeError `InvalidParameter` for a malformed URL, an unknown region or a malformed
  *   workspace ID.
  */
-export function resolveBaseUrl(opts: EndpointOptions = {}, env: EndpointEnv = process.env): string {
+export function resolveBaseUrl(
+  opts: EndpointOptions = {},
+  env: EndpointEnv = processEnv(),
+): string {
   if (opts.baseUrl !== undefined) return normalizeBaseUrl(opts.baseUrl, 'baseUrl');
   if (opts.workspaceId !== undefined) {
     const region =

@@ -3,6 +3,7 @@
  * `Retry-After`, bounded in attempts and in total elapsed time.
  */
 import { DashScopeError, isDashScopeError } from './errors.js';
+import { unrefTimer } from './timer.js';
 import type { RetryOptions } from './types.js';
 
 /** The defaults of {@link RetryOptions}. */
@@ -88,7 +89,7 @@ export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
       signal?.removeEventListener('abort', onAbort);
       resolve();
     }, ms);
-    timer.unref();
+    unrefTimer(timer);
     signal?.addEventListener('abort', onAbort, { once: true });
   });
 }

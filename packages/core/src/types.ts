@@ -1,5 +1,7 @@
 import type { Dispatcher } from 'undici';
 import type { DashScopeError } from './errors.js';
+import type { SharedStore } from './store/types.js';
+import type { HttpTransport } from './transport/types.js';
 
 /** The four Model Studio regions with a shared host. */
 export type Region = 'cn-beijing' | 'ap-southeast-1' | 'us-east-1' | 'cn-hongkong';
@@ -34,12 +36,14 @@ export interface EndpointOptions {
 /** Network options shared by everything that calls Model Studio. */
 export interface TransportOptions {
   /**
-   * undici dispatcher used for calls to Model Studio (inject one in tests).
+   * undici dispatcher used for calls to Model Studio (inject one in tests). Used by the undici
+   * transport (the default of `@dashscope-token/core`); ignored by the fetch transport and when
+   * a `transport` is given.
    * @default one shared keep-alive `Agent` for the process
    */
   dispatcher?: Dispatcher;
   /**
-   * Milliseconds to establish the TCP/TLS connection.
+   * Milliseconds to establish the TCP/TLS connection (undici transport only).
    * @default 5000
    */
   connectTimeoutMs?: number;
@@ -61,6 +65,12 @@ export interface MintTokenOptions extends EndpointOptions, TransportOptions {
   expireInSeconds?: number;
   /** Aborts the request; the promise rejects with a `DashScopeError` of code `Aborted`. */
   signal?: AbortSignal;
+  /**
+   * The HTTP transport the token request goes through.
+   * @default `undiciTransport({ dispatcher, connectTimeoutMs })` from `@dashscope-token/core`;
+   *   `fetchTransport()` from `@dashscope-token/core/neutral`
+   */
+  transport?: HttpTransport;
 }
 
 /** Options of one {@link TokenProvider.getToken} call. */
@@ -90,6 +100,20 @@ export interface TokenProviderStats {
   errors: number;
   /** Number of API keys with a cached entry. */
   size: number;
+  /** The shared store tier, when a `store` is configured. */
+  store?: TokenStoreStats;
+}
+
+/** Counters of the shared store tier of a {@link TokenProvider}. */
+export interface TokenStoreStats {
+  /** Tokens taken from the store (minted by another instance) instead of minted here. */
+  hits: number;
+  /** Store calls that failed or did not answer within `storeTimeoutMs`. */
+  errors: number;
+  /** Mints done without the store because it failed, was slow, or was being left alone. */
+  fallbacks: number;
+  /** Whether the last store call answered. */
+  healthy: boolean;
 }
 
 /** A cache of temporary keys, one entry per API key, host and TTL. */
@@ -193,4 +217,35 @@ export interface TokenProviderOptions extends EndpointOptions, TransportOptions 
    * @default mintToken (with the server `Date` header used to correct clock skew)
    */
   mint?: (opts: MintTokenOptions) => Promise<TemporaryToken>;
+  /**
+   * The HTTP transport every mint goes through (not used with a custom `mint`, which gets it in
+   * its options).
+   * @default `undiciTransport({ dispatcher, connectTimeoutMs })` from `@dashscope-token/core`;
+   *   `fetchTransport()` from `@dashscope-token/core/neutral`
+   */
+  transport?: HttpTransport;
+  /**
+   * A shared store (Redis: `createRedisStore` of `@dashscope-token/redis`) as a second tier
+   * behind the in-process cache: across every instance sharing it, a key is minted once per
+   * refresh period (one instance takes the key's short lock and mints, the others read its
+   * token). Store keys are an HMAC of the API key and tokens are sealed with AES-GCM under a key
+   * derived from it (HKDF), so nothing in the store lets its reader call Model Studio. A store
+   * that fails or is slow is never an outage: the provider mints locally, counts it in
+   * `stats().store`, reports it once per outage to `onStoreError`, and uses the store again
+   * once it answers.
+   * @default undefined (in-process cache only)
+   */
+  store?: SharedStore;
+  /**
+   * Milliseconds each store call may take before the provider gives up on it and goes on
+   * without the store (it then leaves the store alone for 1 s before trying again).
+   * @default 500
+   */
+  storeTimeoutMs?: number;
+  /**
+   * Called once per store outage (first failed or timed-out call after a good one) with a
+   * `StoreUnavailable` error. Exceptions thrown by it are ignored.
+   * @default undefined
+   */
+  onStoreError?: (error: DashScopeError) => void;
 }

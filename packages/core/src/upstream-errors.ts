@@ -7,10 +7,16 @@ import { DashScopeError, isDashScopeError, redactSecrets } from './errors.js';
 /** Longest upstream message kept in an error. */
 const MAX_MESSAGE = 500;
 
-/** Headers of an answer, as undici and node:http expose them. */
-export type AnswerHeaders = Record<string, string | string[] | undefined>;
+/**
+ * Headers of an answer: a record as undici and node:http expose them, or a lookup by lower-case
+ * name (an `HttpResponse`'s `header`).
+ */
+export type AnswerHeaders =
+  | Record<string, string | string[] | undefined>
+  | ((name: string) => string | undefined);
 
 function header(headers: AnswerHeaders, name: string): string | undefined {
+  if (typeof headers === 'function') return headers(name);
   const value = headers[name];
   return Array.isArray(value) ? value[0] : value;
 }

@@ -1,4 +1,3 @@
-import { createServer } from 'node:net';
 import { Agent, type Dispatcher } from 'undici';
 import { describe, expect, it } from 'vitest';
 import { DashScopeError, mintToken, mintTokenWithTiming } from '../src/index.js';
@@ -8,18 +7,9 @@ import {
   tokenRequests,
   useEmulator,
 } from './emulator-fixture.js';
+import { closedPort } from './free-port.js';
 
 const emulator = useEmulator();
-
-/** A port on 127.0.0.1 nobody listens on. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const address = server.address();
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  if (address === null || typeof address === 'string') throw new Error('no port');
-  return address.port;
-}
 
 async function mintError(
   opts: Partial<Parameters<typeof mintToken>[0]> = {},

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { type Dispatcher, Pool } from 'undici';
-import { createTokenProvider } from '../provider.js';
-import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport.js';
+import { createTokenProvider } from '../token/with-undici.js';
+import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/undici.js';
 import type { TemporaryToken, TokenProvider, TokenProviderOptions } from '../types.js';
 import { createWebSocketProxy } from '../ws/proxy.js';
 import { resolveApiKey } from './access.js';

@@ -7,7 +7,7 @@
 import type { Server } from 'node:http';
 import type { Emulator } from '@dashscope-token/emulator';
 import type { DashScopeHandler } from '../../src/index.js';
-import { sharedDispatcher } from '../../src/transport.js';
+import { sharedDispatcher } from '../../src/transport/undici.js';
 
 async function settle(
   check: () => string | undefined,

@@ -1,11 +1,12 @@
 /**
  * Minting one temporary API key: `POST {base}/api/v1/tokens?expire_in_seconds=N`.
  */
-import { request } from 'undici';
-import { DashScopeError } from './errors.js';
-import { resolveBaseUrl } from './regions.js';
-import { sharedDispatcher, USER_AGENT } from './transport.js';
-import type { MintTokenOptions, TemporaryToken } from './types.js';
+import { DashScopeError } from '../errors.js';
+import { resolveBaseUrl } from '../regions.js';
+import { unrefTimer } from '../timer.js';
+import type { HttpTransport } from '../transport/types.js';
+import { USER_AGENT } from '../transport/user-agent.js';
+import type { MintTokenOptions, TemporaryToken, TransportOptions } from '../types.js';
 import {
   abortedError,
   badTokenAnswer,
@@ -16,12 +17,18 @@ import {
   parseDateHeader,
   timeoutError,
   withSecrets,
-} from './upstream-errors.js';
+} from '../upstream-errors.js';
 
 /** Default lifetime of a temporary key, seconds. */
 export const DEFAULT_EXPIRE_IN_SECONDS = 60;
 /** Longest lifetime Model Studio allows, seconds. */
 export const MAX_EXPIRE_IN_SECONDS = 1800;
+/**
+ * Builds the transport a mint uses when none is injected, from the network options (the entry
+ * point decides: undici in `@dashscope-token/core`, fetch in `@dashscope-token/core/neutral`).
+ */
+export type DefaultTransport = (options: TransportOptions) => HttpTransport;
+
 /** Default milliseconds for one whole token request. */
 export const DEFAULT_TIMEOUT_MS = 10_000;
 /** Most bytes of an answer read; a longer answer is a `BadGateway`. */
@@ -118,7 +125,9 @@ function checkMs(value: unknown, name: string, fallback: number): number {
 }
 
 /**
- * Mints a temporary API key (`st-…`) from a permanent one.
+ * Mints one temporary key through `opts.transport`, else through `defaultTransport(opts)`, and
+ * returns it with the timing of the request (see {@link TimedToken}). The public `mintToken` and
+ * `mintTokenWithTiming` of each entry point are this with their runtime's default transport.
  *
  * Options are validated before any request. Every failure is a `DashScopeError` (see the
  * mapping table in the README); the API key never appears in one.
@@ -126,25 +135,23 @@ function checkMs(value: unknown, name: string, fallback: number): number {
  * A successful answer must carry a non-empty `token` of header-safe characters (the `st-`
  * prefix is not required) and a numeric `expires_at` later than the server's `Date`
  * (or the local clock when there is none).
- *
- * @example
- * const { token, expiresAt } = await mintToken({ apiKey: process.env.DASHSCOPE_API_KEY!, region: 'ap-southeast-1' });
  */
-export async function mintToken(opts: MintTokenOptions): Promise<TemporaryToken> {
-  return (await mintTokenWithTiming(opts)).token;
-}
-
-/**
- * {@link mintToken}, also returning the server's `Date` header and the local start/end times of
- * the request, from which a cache places the expiry on its own clock (clock-skew correction).
- */
-export async function mintTokenWithTiming(options: MintWithTimingOptions): Promise<TimedToken> {
+export async function mintWithTransport(
+  options: MintWithTimingOptions,
+  defaultTransport: DefaultTransport,
+): Promise<TimedToken> {
   const opts: Partial<MintWithTimingOptions> = options ?? {};
   const apiKey = opts.apiKey;
   checkApiKey(apiKey);
   const expireInSeconds = checkExpireInSeconds(opts.expireInSeconds);
   const timeoutMs = checkMs(opts.timeoutMs, 'timeoutMs', DEFAULT_TIMEOUT_MS);
   const connectTimeoutMs = checkMs(opts.connectTimeoutMs, 'connectTimeoutMs', 5_000);
+  const transport =
+    opts.transport ??
+    defaultTransport({
+      connectTimeoutMs,
+      ...(opts.dispatcher !== undefined && { dispatcher: opts.dispatcher }),
+    });
   const baseUrl = withSecrets(() => resolveBaseUrl(opts), [apiKey]);
   const now = opts.now ?? Date.now;
   const secrets = [apiKey];
@@ -161,42 +168,29 @@ export async function mintTokenWithTiming(options: MintWithTimingOptions): Promi
     timedOut = true;
     controller.abort();
   }, timeoutMs);
-  timer.unref();
+  unrefTimer(timer);
   const onAbort = (): void => controller.abort();
   signal?.addEventListener('abort', onAbort, { once: true });
 
   const requestStartedAt = now();
   let status: number;
-  let headers: Record<string, string | string[] | undefined>;
-  let body: string;
-  let tooLarge = false;
+  let readHeader: (name: string) => string | undefined;
+  let body: string | undefined;
   try {
-    const answer = await request(`${baseUrl}/api/v1/tokens?expire_in_seconds=${expireInSeconds}`, {
+    const answer = await transport.request({
+      url: `${baseUrl}/api/v1/tokens?expire_in_seconds=${expireInSeconds}`,
       method: 'POST',
       headers: {
         authorization: `Bearer ${apiKey}`,
         accept: 'application/json',
         'user-agent': USER_AGENT,
       },
-      dispatcher: opts.dispatcher ?? sharedDispatcher(connectTimeoutMs),
       signal: controller.signal,
-      headersTimeout: timeoutMs,
-      bodyTimeout: timeoutMs,
+      timeoutMs,
     });
-    status = answer.statusCode;
-    headers = answer.headers;
-    const chunks: Buffer[] = [];
-    let size = 0;
-    for await (const chunk of answer.body as AsyncIterable<Buffer>) {
-      size += chunk.length;
-      if (size > MAX_ANSWER_BYTES) {
-        tooLarge = true;
-        answer.body.destroy();
-        break;
-      }
-      chunks.push(chunk);
-    }
-    body = Buffer.concat(chunks).toString('utf8');
+    status = answer.status;
+    readHeader = (name) => answer.header(name);
+    body = await answer.text(MAX_ANSWER_BYTES);
   } catch (error) {
     if (timedOut) throw timeoutError(context, timeoutMs, error);
     if (signal?.aborted) throw abortedError(context);
@@ -206,11 +200,10 @@ export async function mintTokenWithTiming(options: MintWithTimingOptions): Promi
     signal?.removeEventListener('abort', onAbort);
   }
   const responseReceivedAt = now();
-  const serverDate = parseDateHeader(headers);
-  const requestIdHeader = headers['x-request-id'];
-  const requestId = typeof requestIdHeader === 'string' ? requestIdHeader : undefined;
+  const serverDate = parseDateHeader(readHeader);
+  const requestId = readHeader('x-request-id');
 
-  if (tooLarge) {
+  if (body === undefined) {
     throw badTokenAnswer(
       `an answer larger than ${MAX_ANSWER_BYTES} bytes`,
       status,
@@ -219,7 +212,7 @@ export async function mintTokenWithTiming(options: MintWithTimingOptions): Promi
       requestId,
     );
   }
-  if (status < 200 || status > 299) throw errorFromAnswer(status, headers, body, secrets);
+  if (status < 200 || status > 299) throw errorFromAnswer(status, readHeader, body, secrets);
 
   let parsed: unknown;
   try {
