@@ -1,5 +1,5 @@
 /** Options every PAI-EAS call shares, and how they are checked and filled in. */
-import { DashScopeError, type RetryOptions } from '@dashscope-token/core';
+import { DashScopeError, type RetryOptions } from '@dashscope-token/core/neutral';
 import type { CredentialsOption } from './credentials.js';
 
 /** Options shared by {@link createServiceInstanceToken}, {@link describeService} and the cache. */

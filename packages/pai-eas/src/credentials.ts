@@ -2,7 +2,7 @@
  * Where the AccessKey comes from: explicit values, a provider object (the shape of
  * `@alicloud/credentials`' `Client`), or the environment.
  */
-import { DashScopeError } from '@dashscope-token/core';
+import { DashScopeError } from '@dashscope-token/core/neutral';
 
 /** An AccessKey pair, or an STS triple when `securityToken` is set. */
 export interface AlibabaCloudCredentials {

@@ -15,7 +15,7 @@
  * | answer not JSON                                                               | `BadGateway` 502 | yes for 5xx |
  * | 2xx without the expected fields                                               | `BadGateway` 502 | no |
  */
-import { DashScopeError } from '@dashscope-token/core';
+import { DashScopeError } from '@dashscope-token/core/neutral';
 
 /** The error body the Alibaba Cloud OpenAPI gateway answers with. */
 export interface EasErrorBody {

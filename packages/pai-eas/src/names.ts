@@ -2,7 +2,7 @@
  * The names EAS accepts for services, instances and workers, checked before anything is
  * signed so a route can answer 400 without calling Alibaba Cloud.
  */
-import { DashScopeError } from '@dashscope-token/core';
+import { DashScopeError } from '@dashscope-token/core/neutral';
 
 /** What a name names. */
 export type EasNameKind = 'service' | 'instance' | 'worker';

@@ -3,7 +3,7 @@
  * timeout, normalise failures, and retry the retryable ones, each attempt signed anew with a
  * new date and nonce (and the gateway's clock after `InvalidTimeStamp.*`).
  */
-import { DashScopeError, isDashScopeError } from '@dashscope-token/core';
+import { DashScopeError, isDashScopeError } from '@dashscope-token/core/neutral';
 import { resolveRetryOptions, retrying } from './backoff.js';
 import type { ResolvedClientOptions } from './client-options.js';
 import { resolveCredentials } from './credentials.js';

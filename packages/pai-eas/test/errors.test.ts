@@ -1,4 +1,4 @@
-import { DashScopeError } from '@dashscope-token/core';
+import { DashScopeError } from '@dashscope-token/core/neutral';
 import { DEFAULT_EMULATOR_STS_CREDENTIALS } from '@dashscope-token/emulator';
 import { describe, expect, it } from 'vitest';
 import { createServiceInstanceToken, describeService } from '../src/index.js';
@@ -201,7 +201,7 @@ describe('EAS errors', () => {
 
   it('is refused a replayed request by the emulator, then succeeds re-signed with a fresh nonce', async () => {
     const emulator = await start();
-    let captured: HeadersInit | undefined;
+    let captured: RequestInit['headers'];
     const capture: typeof fetch = (input, init) => {
       captured = init?.headers;
       return fetch(input, init);
