@@ -17,7 +17,7 @@ describe('no secret leaves the client', () => {
     const emulator = await start();
     const lines: string[] = [];
     let signature = '';
-    const echoing: typeof fetch = async (input, init) => {
+    const echoing: typeof fetch = async (_input, init) => {
       const headers = new Headers(init?.headers);
       signature = /Signature=([0-9a-f]+)/.exec(headers.get('authorization') ?? '')![1]!;
       const message = `bad: ${headers.get('authorization')} token=${headers.get('x-acs-security-token')} secret=${STS.accessKeySecret}`;
