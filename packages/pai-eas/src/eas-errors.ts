@@ -24,6 +24,11 @@ export interface EasErrorBody {
   Message?: string;
 }
 
+/** Codes and request ids are dotted identifiers; anything else in their place is not trusted. */
+function identifier(value: unknown): string | undefined {
+  return typeof value === 'string' && /^[A-Za-z0-9._-]{1,128}$/.test(value) ? value : undefined;
+}
+
 const CREDENTIAL_CODES =
   /^(SignatureDoesNotMatch|IncompleteSignature|InvalidAccessKeyId|InvalidSecurityToken)/;
 
@@ -71,17 +76,15 @@ export function easError(
   } catch {
     body = undefined;
   }
-  const requestId =
-    (typeof body?.RequestId === 'string' ? body.RequestId : undefined) ??
-    headers.get('x-acs-request-id') ??
-    undefined;
+  const requestId = identifier(body?.RequestId) ?? identifier(headers.get('x-acs-request-id'));
+  const code = identifier(body?.Code);
   const retryAfter = retryAfterSeconds(headers);
-  if (typeof body?.Code !== 'string' || body.Code === '') {
+  if (code === undefined || body === undefined) {
     return new DashScopeError({
       code: 'BadGateway',
       status: 502,
       retryable: httpStatus >= 500 || httpStatus === 429,
-      message: `PAI-EAS ${action} answered HTTP ${httpStatus} without an error code.`,
+      message: `PAI-EAS ${action} answered HTTP ${httpStatus} without a valid error code.`,
       upstreamStatus: httpStatus,
       ...(requestId === undefined ? {} : { requestId }),
       ...(retryAfter === undefined ? {} : { retryAfterSeconds: retryAfter }),
@@ -89,13 +92,13 @@ export function easError(
   }
   // As the official SDK does: any error answer with `x-acs-retry-after` is throttling.
   const throttled = Number.parseInt(headers.get('x-acs-retry-after') ?? '', 10) > 0;
-  const { status, retryable } = statusFor(body.Code, httpStatus, throttled);
+  const { status, retryable } = statusFor(code, httpStatus, throttled);
   const detail = typeof body.Message === 'string' ? `: ${body.Message.slice(0, 500)}` : '.';
   return new DashScopeError({
-    code: body.Code,
+    code,
     status,
     retryable,
-    message: `PAI-EAS ${action} failed with ${body.Code} (HTTP ${httpStatus})${detail}`,
+    message: `PAI-EAS ${action} failed with ${code} (HTTP ${httpStatus})${detail}`,
     upstreamStatus: httpStatus,
     secrets,
     ...(requestId === undefined ? {} : { requestId }),

@@ -32,6 +32,11 @@ export interface OpenApiAnswer {
   requestId: string | undefined;
 }
 
+/** A value from an answer, safe for a log line (no spaces, newlines or control characters). */
+function loggable(value: string | undefined): string {
+  return value ? value.replace(/[^\w.:-]/g, '?').slice(0, 80) : '-';
+}
+
 function signatureOf(authorization: string | undefined): string | undefined {
   return authorization ? /Signature=([0-9a-f]+)/.exec(authorization)?.[1] : undefined;
 }
@@ -163,7 +168,7 @@ export async function callOpenApi(
           if (Number.isFinite(serverDate)) skewMs = serverDate - Date.now();
         }
         options.log?.(
-          `pai-eas ${operation.action} ${res.status} ${error.code} request_id=${error.requestId ?? '-'} attempt=${n}`,
+          `pai-eas ${operation.action} ${res.status} ${loggable(error.code)} request_id=${loggable(error.requestId)} attempt=${n}`,
         );
         throw error;
       }
@@ -185,7 +190,7 @@ export async function callOpenApi(
       const record = body as Record<string, unknown>;
       const id = typeof record.RequestId === 'string' ? record.RequestId : requestId;
       options.log?.(
-        `pai-eas ${operation.action} ${res.status} request_id=${id ?? '-'} attempt=${n}`,
+        `pai-eas ${operation.action} ${res.status} request_id=${loggable(id)} attempt=${n}`,
       );
       return { body: record, requestId: id };
     } catch (error) {

@@ -99,4 +99,25 @@ describe('no secret leaves the client', () => {
     expect(error).toMatchObject({ code: 'CredentialsUnavailable', status: 502, retryable: true });
     expect(everything(error)).not.toContain(STS.accessKeySecret);
   });
+
+  it('trusts only identifier-shaped codes and request ids, and keeps log lines on one line', async () => {
+    const emulator = await start();
+    emulator.fault('pai-eas', {
+      type: 'status',
+      status: 400,
+      body: { RequestId: 'R\nforged line', Code: 'Bad\nCode value', Message: 'x' },
+    });
+    const lines: string[] = [];
+    const error = await createServiceInstanceToken({
+      ...on(emulator),
+      retry: false,
+      log: (line) => lines.push(line),
+      service: SERVICE,
+      instance: INSTANCE,
+    }).catch((e: unknown) => e);
+    expect(error).toMatchObject({ code: 'BadGateway', status: 502, upstreamStatus: 400 });
+    expect((error as { requestId?: string }).requestId).toBeUndefined();
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).not.toMatch(/[\n\r]/);
+  });
 });
