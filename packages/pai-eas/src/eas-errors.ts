@@ -12,7 +12,7 @@
  * | 404 (`InvalidApi.NotFound`, an unknown service or instance)                   | 404    | no        |
  * | other 4xx                                                                     | 400    | no        |
  * | 5xx                                                                           | 502 (503 kept) | yes |
- * | answer not JSON                                                               | `BadGateway` 502 | yes for 5xx |
+ * | answer not JSON, or its `Code` not an identifier                              | `BadGateway` 502 | yes for 5xx |
  * | 2xx without the expected fields                                               | `BadGateway` 502 | no |
  */
 import { DashScopeError } from '@dashscope-token/core/neutral';
