@@ -4,6 +4,8 @@
  *
  * @packageDocumentation
  */
+
+// PAI-EAS: the emulated OpenAPI, Workbench and services.
 export type {
   EmulatedEasAction,
   EmulatorAccessKey,

@@ -61,8 +61,6 @@ const INFERENCE: Record<string, RouteMatch> = {
 /** The route serving `pathname` (exact match, no trailing slash), if any. */
 export function matchRoute(pathname: string, controlRoutes: boolean): RouteMatch | undefined {
   if (Object.hasOwn(INFERENCE, pathname)) return INFERENCE[pathname];
-  const paiEas = matchPaiEasRoute(pathname);
-  if (paiEas) return paiEas;
   if (controlRoutes && Object.hasOwn(CONTROL_ROUTES, pathname)) {
     const byMethod = CONTROL_ROUTES[pathname] as Record<string, (ex: Exchange) => void>;
     return {
@@ -72,5 +70,5 @@ export function matchRoute(pathname: string, controlRoutes: boolean): RouteMatch
       handle: (ex) => byMethod[ex.req.method ?? '']?.(ex),
     };
   }
-  return undefined;
+  return matchPaiEasRoute(pathname);
 }
