@@ -221,4 +221,57 @@ describe('EAS errors', () => {
     );
     expect(new Set(nonces(emulator)).size).toBe(2);
   });
+
+  const mapping: [number, string, Record<string, string>, number, boolean][] = [
+    [400, 'SignatureDoesNotMatch', {}, 502, false],
+    [400, 'IncompleteSignature', {}, 502, false],
+    [404, 'InvalidAccessKeyId.NotFound', {}, 502, false],
+    [400, 'InvalidSecurityToken.Expired', {}, 502, false],
+    [400, 'InvalidTimeStamp.Expired', {}, 502, true],
+    [400, 'SignatureNonceUsed', {}, 502, true],
+    [403, 'Forbidden.RAM', {}, 403, false],
+    [400, 'Throttling.User', {}, 429, true],
+    [503, 'Throttling', {}, 429, true],
+    [400, 'QuotaExceeded', { 'x-acs-retry-after': '1000' }, 429, true],
+    [404, 'InvalidApi.NotFound', {}, 404, false],
+    [400, 'InvalidParameter', {}, 400, false],
+    [500, 'InternalError', {}, 502, true],
+    [503, 'ServiceUnavailable', {}, 503, true],
+  ];
+  for (const [httpStatus, code, headers, status, retryable] of mapping) {
+    it(`maps HTTP ${httpStatus} ${code} to ${status}, ${retryable ? '' : 'not '}retryable, keeping code and request id`, async () => {
+      const emulator = await start();
+      emulator.fault('pai-eas', {
+        type: 'status',
+        status: httpStatus,
+        body: { RequestId: 'REQ-1', Code: code, Message: 'm' },
+        headers,
+      });
+      await expect(
+        createServiceInstanceToken({ ...on(emulator), ...target, retry: false }),
+      ).rejects.toMatchObject({
+        code,
+        status,
+        retryable,
+        requestId: 'REQ-1',
+        upstreamStatus: httpStatus,
+      });
+    });
+  }
+
+  it('carries the wait of x-acs-retry-after (milliseconds) and Retry-After (seconds)', async () => {
+    const emulator = await start();
+    emulator.fault('pai-eas', { type: 'throttle', retryAfterSeconds: 1.5 });
+    emulator.fault('pai-eas', {
+      type: 'status',
+      status: 503,
+      body: { RequestId: 'R', Code: 'ServiceUnavailable', Message: 'm' },
+      headers: { 'Retry-After': '2' },
+    });
+    for (const seconds of [1.5, 2]) {
+      await expect(
+        createServiceInstanceToken({ ...on(emulator), ...target, retry: false }),
+      ).rejects.toMatchObject({ retryAfterSeconds: seconds });
+    }
+  });
 });
