@@ -4,8 +4,8 @@
  * new date and nonce (and the gateway's clock after `InvalidTimeStamp.*`).
  */
 import { DashScopeError, isDashScopeError } from '@dashscope-token/core/neutral';
-import { resolveRetryOptions, retrying } from './backoff.js';
 import type { ResolvedClientOptions } from './client-options.js';
+import { resolveRetryOptions, retrying } from './core-internals.js';
 import { resolveCredentials } from './credentials.js';
 import { easError } from './eas-errors.js';
 import { encodePathSegment } from './percent-encode.js';

@@ -4,6 +4,7 @@
  */
 import { DashScopeError } from '@dashscope-token/core/neutral';
 import type { PaiEasClientOptions } from './client-options.js';
+import { SingleFlight, waitWithSignal } from './core-internals.js';
 import { describeService } from './describe-service.js';
 import { checkEasName } from './names.js';
 
@@ -75,6 +76,15 @@ function seconds(name: string, value: number | undefined, fallback: number): num
   return v;
 }
 
+function abortedLookup(): DashScopeError {
+  return new DashScopeError({
+    code: 'Aborted',
+    status: 499,
+    retryable: false,
+    message: 'The service lookup was aborted.',
+  });
+}
+
 function normaliseEndpoint(raw: string): string {
   let url: URL;
   try {
@@ -86,32 +96,6 @@ function normaliseEndpoint(raw: string): string {
     throw invalid('Invalid service endpoint: expected an http(s) URL.');
   }
   return `${url.origin}${url.pathname.replace(/\/+$/, '')}`;
-}
-
-function raceAbort<T>(promise: Promise<T>, signal: AbortSignal | undefined): Promise<T> {
-  if (!signal) return promise;
-  const aborted = (): DashScopeError =>
-    new DashScopeError({
-      code: 'Aborted',
-      status: 499,
-      retryable: false,
-      message: 'The service lookup was aborted.',
-    });
-  if (signal.aborted) return Promise.reject(aborted());
-  return new Promise<T>((resolve, reject) => {
-    const onAbort = (): void => reject(aborted());
-    signal.addEventListener('abort', onAbort, { once: true });
-    promise.then(
-      (value) => {
-        signal.removeEventListener('abort', onAbort);
-        resolve(value);
-      },
-      (error: unknown) => {
-        signal.removeEventListener('abort', onAbort);
-        reject(error);
-      },
-    );
-  });
 }
 
 /**
@@ -145,33 +129,31 @@ export function createServiceCache(options: ServiceCacheOptions): ServiceCache {
     ...client
   } = options;
   const entries = new Map<string, Entry>();
-  const pending = new Map<string, Promise<ServiceEndpoint>>();
+  const flights = new SingleFlight<ServiceEndpoint>();
   const counters = { lookups: 0, hits: 0, errors: 0 };
 
-  const lookup = (service: string): Promise<ServiceEndpoint> => {
-    const inFlight = pending.get(service);
-    if (inFlight) return inFlight;
+  const describe = async (service: string): Promise<ServiceEndpoint> => {
     counters.lookups += 1;
-    const promise = describeService({ ...client, service })
-      .then((description) => {
-        const raw =
-          network === 'internet' ? description.internetEndpoint : description.intranetEndpoint;
-        if (raw === undefined) {
-          throw new DashScopeError({
-            code: 'BadGateway',
-            status: 502,
-            retryable: false,
-            message: `PAI-EAS reported no ${network} endpoint for the service.`,
-            ...(description.requestId === undefined ? {} : { requestId: description.requestId }),
-          });
-        }
-        const value = { endpoint: normaliseEndpoint(raw), token: description.accessToken };
-        entries.set(service, { value, fetchedAt: clock() });
-        return value;
-      })
-      .finally(() => pending.delete(service));
-    pending.set(service, promise);
-    return promise;
+    const description = await describeService({ ...client, service });
+    const raw =
+      network === 'internet' ? description.internetEndpoint : description.intranetEndpoint;
+    if (raw === undefined) {
+      throw new DashScopeError({
+        code: 'BadGateway',
+        status: 502,
+        retryable: false,
+        message: `PAI-EAS reported no ${network} endpoint for the service.`,
+        ...(description.requestId === undefined ? {} : { requestId: description.requestId }),
+      });
+    }
+    const value = { endpoint: normaliseEndpoint(raw), token: description.accessToken };
+    entries.set(service, { value, fetchedAt: clock() });
+    return value;
+  };
+
+  const lookup = (service: string, signal: AbortSignal | undefined): Promise<ServiceEndpoint> => {
+    const flight = flights.get(service) ?? flights.start(service, false, () => describe(service));
+    return signal ? waitWithSignal(flight.promise, signal, abortedLookup) : flight.promise;
   };
 
   return {
@@ -186,7 +168,8 @@ export function createServiceCache(options: ServiceCacheOptions): ServiceCache {
         return entry.value;
       }
       try {
-        return await raceAbort(lookup(service), lookupOptions.signal);
+        if (lookupOptions.signal?.aborted) throw abortedLookup();
+        return await lookup(service, lookupOptions.signal);
       } catch (error) {
         if (lookupOptions.signal?.aborted) throw error;
         counters.errors += 1;

@@ -103,4 +103,19 @@ describe('createServiceCache', () => {
     });
     expect(openApiCalls(emulator)).toHaveLength(0);
   });
+
+  it("stops only an aborted caller's wait; the shared lookup serves the others", async () => {
+    const emulator = await start({ latencyMs: 100 });
+    const cache = createServiceCache(on(emulator));
+    const controller = new AbortController();
+    const aborted = cache.get(SERVICE, { signal: controller.signal });
+    const patient = cache.get(SERVICE);
+    await emulator.waitForRequest((r) => r.route === 'pai-eas');
+    controller.abort();
+    await expect(aborted).rejects.toMatchObject({ code: 'Aborted', status: 499 });
+    await expect(patient).resolves.toMatchObject({
+      endpoint: `${emulator.url}/api/predict/${SERVICE}`,
+    });
+    expect(openApiCalls(emulator)).toHaveLength(1);
+  });
 });
