@@ -17,6 +17,9 @@ const ROUTES: readonly EmulatorRoute[] = [
   'files',
   'ws-inference',
   'ws-realtime',
+  'pai-eas',
+  'pai-eas-workbench',
+  'pai-eas-service',
   '*',
 ];
 

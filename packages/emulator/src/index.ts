@@ -5,6 +5,19 @@
  * @packageDocumentation
  */
 export { type Endpoint, MODELS, type ModelInfo, type Thinking } from './catalogue.js';
+// PAI-EAS: the emulated OpenAPI, Workbench and services.
+export type {
+  EmulatedEasAction,
+  EmulatorAccessKey,
+  EmulatorEasService,
+  EmulatorPaiEasOptions,
+} from './pai-eas/index.js';
+export {
+  DEFAULT_EMULATOR_ACCESS_KEY,
+  DEFAULT_EMULATOR_EAS_REGION,
+  DEFAULT_EMULATOR_EAS_SERVICE,
+  DEFAULT_EMULATOR_STS_CREDENTIALS,
+} from './pai-eas/index.js';
 export {
   DEFAULT_EMULATOR_API_KEY,
   DEFAULT_EMULATOR_WORKSPACE,

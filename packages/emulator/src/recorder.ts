@@ -23,6 +23,9 @@ export class Recorder {
     files: 0,
     'ws-inference': 0,
     'ws-realtime': 0,
+    'pai-eas': 0,
+    'pai-eas-workbench': 0,
+    'pai-eas-service': 0,
     control: 0,
     unknown: 0,
   };

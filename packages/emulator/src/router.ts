@@ -1,4 +1,5 @@
 import type { Exchange } from './exchange.js';
+import { matchPaiEasRoute } from './pai-eas/routes.js';
 import { chatCompletionsRoute, modelsRoute } from './routes/compatible.js';
 import { CONTROL_ROUTES } from './routes/control.js';
 import { compatibleEmbeddingsRoute, nativeEmbeddingsRoute } from './routes/embeddings.js';
@@ -11,7 +12,7 @@ import {
   taskRoute,
 } from './routes/images.js';
 import { tokensRoute } from './routes/tokens.js';
-import type { RecordedRoute } from './types.js';
+import type { EmulatorFault, RecordedRoute } from './types.js';
 
 /** A known path: what it is, which methods it answers, and its handler. */
 export interface RouteMatch {
@@ -20,6 +21,8 @@ export interface RouteMatch {
   /** Whether the route can stream (stream faults are handed to its handler). */
   streams: boolean;
   handle(ex: Exchange): void | Promise<void>;
+  /** Answers a fault in the route's own shape. @default answerWithFault */
+  answerFault?(ex: Exchange, fault: EmulatorFault, route: RecordedRoute): void;
 }
 
 const INFERENCE: Record<string, RouteMatch> = {
@@ -84,5 +87,5 @@ export function matchRoute(pathname: string, controlRoutes: boolean): RouteMatch
       handle: (ex) => byMethod[ex.req.method ?? '']?.(ex),
     };
   }
-  return undefined;
+  return matchPaiEasRoute(pathname);
 }

@@ -12,6 +12,7 @@ import { Exchange } from './exchange.js';
 import { answerWithFault } from './fault-answer.js';
 import { FaultQueue } from './faults.js';
 import { KeyStore } from './keys.js';
+import { createPaiEasState } from './pai-eas/options.js';
 import { RECORDED_BODY_BYTES, Recorder } from './recorder.js';
 import { matchRoute } from './router.js';
 import { sleep } from './sleep.js';
@@ -106,6 +107,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
     failStreamsOnExpiry: options.failStreamsOnExpiry ?? false,
     controlRoutes: options.controlRoutes ?? true,
     reply: options.reply ?? defaultReply,
+    paiEas: createPaiEasState(options.paiEas),
     tokensIssued: 0,
     openConnections: 0,
     openWebSockets: 0,
@@ -182,7 +184,7 @@ export async function startEmulator(options: EmulatorOptions = {}): Promise<Emul
       if (fault) {
         if (match.streams && (fault.type === 'stream-error' || fault.type === 'stream-cut'))
           ex.streamFault = fault;
-        else return answerWithFault(ex, fault, route);
+        else return (match.answerFault ?? answerWithFault)(ex, fault, route);
       }
     }
     await match.handle(ex);

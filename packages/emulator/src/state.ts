@@ -1,6 +1,7 @@
 import type { Clock } from './clock.js';
 import type { FaultQueue } from './faults.js';
 import type { KeyStore } from './keys.js';
+import type { PaiEasState } from './pai-eas/options.js';
 import type { Recorder } from './recorder.js';
 import type { TaskStore } from './tasks.js';
 import type { Workspaces } from './workspaces.js';
@@ -22,6 +23,8 @@ export interface EmulatorState {
   failStreamsOnExpiry: boolean;
   controlRoutes: boolean;
   reply: (prompt: string, model: string) => string;
+  /** The emulated PAI-EAS (AccessKeys, services, nonces, Workbench logins). */
+  paiEas: PaiEasState;
   tokensIssued: number;
   openConnections: number;
   /** WebSocket sessions open now. */

@@ -2,6 +2,7 @@
  * Public types of the emulator: its options, faults, recorded requests and
  * the running {@link Emulator} handle.
  */
+import type { EmulatorPaiEasOptions } from './pai-eas/options.js';
 
 /** Options of {@link startEmulator}. Every option is optional. */
 export interface EmulatorOptions {
@@ -82,6 +83,13 @@ export interface EmulatorOptions {
    * @default no logging
    */
   log?: (line: string) => void;
+  /**
+   * The emulated PAI-EAS: the AccessKeys its OpenAPI accepts (V3 signatures verified
+   * strictly), its region and deployed services, and how long Workbench URLs last.
+   * @default DEFAULT_EMULATOR_ACCESS_KEY and DEFAULT_EMULATOR_STS_CREDENTIALS; region
+   * 'cn-shanghai'; one service DEFAULT_EMULATOR_EAS_SERVICE; Workbench URLs 300 s
+   */
+  paiEas?: EmulatorPaiEasOptions;
 }
 
 /**
@@ -98,6 +106,9 @@ export interface EmulatorOptions {
  * - `files`: `GET /emulator-files/…` (the result files of tasks)
  * - `ws-inference`: WebSocket handshakes on `/api-ws/v1/inference` (speech)
  * - `ws-realtime`: WebSocket handshakes on `/api-ws/v1/realtime` (Qwen-Omni / TTS realtime)
+ * - `pai-eas`: the PAI-EAS OpenAPI (`/api/v2/…`); faults answer in its shape (`Throttling.User`, `InternalError`)
+ * - `pai-eas-workbench`: the one-time Workbench login page
+ * - `pai-eas-service`: the emulated EAS services (`/api/predict/{service}/…`)
  */
 export type EmulatorRoute =
   | 'tokens'
@@ -110,6 +121,9 @@ export type EmulatorRoute =
   | 'files'
   | 'ws-inference'
   | 'ws-realtime'
+  | 'pai-eas'
+  | 'pai-eas-workbench'
+  | 'pai-eas-service'
   | '*';
 
 /**
