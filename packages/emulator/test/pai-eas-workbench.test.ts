@@ -68,6 +68,22 @@ describe('emulated EAS service (OpenAI-compatible)', () => {
     expect(body.choices[0]!.message.content).toContain('hi');
   });
 
+  it('serves one model, named after the service, and refuses any other name as vLLM does', async () => {
+    const emulator = await start();
+    const { endpoint, token } = await describeService(emulator);
+    const ask = (model: string) =>
+      fetch(`${endpoint}/v1/chat/completions`, {
+        method: 'POST',
+        headers: { authorization: token, 'content-type': 'application/json' },
+        body: JSON.stringify({ model, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    const served = await ask(SERVICE);
+    expect(((await served.json()) as { model: string }).model).toBe(SERVICE);
+    const other = await ask('qwen-plus');
+    expect(other.status).toBe(404);
+    expect(JSON.stringify(await other.json())).toContain('The model `qwen-plus` does not exist.');
+  });
+
   it('streams with a Bearer-prefixed token too', async () => {
     const emulator = await start();
     const { endpoint, token } = await describeService(emulator);

@@ -1,4 +1,5 @@
 import { createTokenProvider } from '@dashscope-token/core/neutral';
+import { DEFAULT_EMULATOR_WORKSPACE } from '@dashscope-token/emulator';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { createFetchHandler } from '../src/index.js';
 import {
@@ -77,7 +78,7 @@ describe('fetch handler: routes', () => {
         headers: {
           authorization: 'Bearer user-session',
           cookie: 'sid=1',
-          'x-dashscope-workspace': 'w1',
+          'x-dashscope-workspace': DEFAULT_EMULATOR_WORKSPACE,
         },
       }),
     );
@@ -88,7 +89,7 @@ describe('fetch handler: routes', () => {
     const [up] = inference(h);
     expect(up?.headers.authorization).toMatch(/^Bearer st-/);
     expect(up?.headers.cookie).toBeUndefined();
-    expect(up?.headers['x-dashscope-workspace']).toBe('w1');
+    expect(up?.headers['x-dashscope-workspace']).toBe(DEFAULT_EMULATOR_WORKSPACE);
     expect(up?.body).toBe(JSON.stringify(CHAT_BODY));
   });
 

@@ -5,7 +5,8 @@
  */
 import { timingSafeEqual } from 'node:crypto';
 import type { Exchange } from '../exchange.js';
-import { chatCompletionsRoute } from '../routes/compatible.js';
+import { chatCompletionsRoute, type ModelServer } from '../routes/compatible.js';
+import { lookUpModel } from '../routes/validate.js';
 import { PREDICT_PREFIX } from './openapi.js';
 
 /** The EAS gateway's request body limit. */
@@ -43,6 +44,23 @@ function asModelServer(ex: Exchange, service: string): Exchange {
   }) as Exchange;
 }
 
+/**
+ * The service's one model, under the service's name (vLLM answers any other name with 404
+ * "The model `x` does not exist."), generating like a catalogue chat model.
+ */
+function servedModel(name: string): ModelServer {
+  return {
+    name,
+    lookUp(model) {
+      if (model === name) return lookUpModel('qwen-plus', ['chat'], 'compatible');
+      if (typeof model !== 'string' || model === '') {
+        return lookUpModel(model, ['chat'], 'compatible'); // the "missing" answer
+      }
+      return { problem: 'unknown', message: `The model \`${model}\` does not exist.` };
+    },
+  };
+}
+
 /** Serves `/api/predict/{service}/…`. */
 export async function predictRoute(ex: Exchange): Promise<void> {
   const target = predictTarget(ex.pathname);
@@ -60,7 +78,7 @@ export async function predictRoute(ex: Exchange): Promise<void> {
     return;
   }
   if (target.rest === '/v1/chat/completions' && ex.req.method === 'POST') {
-    await chatCompletionsRoute(asModelServer(ex, service.name));
+    await chatCompletionsRoute(asModelServer(ex, service.name), servedModel(service.name));
     return;
   }
   if (target.rest === '/v1/models' && ex.req.method === 'GET') {

@@ -72,15 +72,28 @@ function compatibleMessage(answer: ChatAnswer): Record<string, unknown> {
 }
 
 /**
+ * A model server that serves one model under its own name (vLLM's `--served-model-name`, as
+ * deployed on PAI-EAS), answering like one of the catalogue's chat models.
+ */
+export interface ModelServer {
+  /** The name clients must send as `model`, and the one answers carry. */
+  name: string;
+  lookUp(model: unknown): ReturnType<typeof lookUpModel>;
+}
+
+/**
  * OpenAI-compatible `POST /compatible-mode/v1/chat/completions`: a `chat.completion`, or with
  * `stream: true` `chat.completion.chunk` frames ending with `data: [DONE]`.
  */
-export async function chatCompletionsRoute(ex: Exchange): Promise<void> {
+export async function chatCompletionsRoute(ex: Exchange, modelServer?: ModelServer): Promise<void> {
   const auth = ex.authenticate();
   if (!auth) return;
   const body = ex.jsonBody();
   if (!body) return;
-  const lookup = lookUpModel(body.model, ['chat', 'multimodal'], 'compatible');
+  const lookup =
+    modelServer === undefined
+      ? lookUpModel(body.model, ['chat', 'multimodal'], 'compatible')
+      : modelServer.lookUp(body.model);
   if ('problem' in lookup) {
     ex.sendError(
       lookup.problem === 'missing' ? 'invalid-parameter' : 'model-not-found',
@@ -103,7 +116,7 @@ export async function chatCompletionsRoute(ex: Exchange): Promise<void> {
     ex.sendError('invalid-parameter', problem);
     return;
   }
-  const model = lookup.model.id;
+  const model = modelServer?.name ?? lookup.model.id;
   const messages = body.messages as ChatMessage[];
   let request: ChatRequest;
   try {
