@@ -108,6 +108,12 @@ export function logRefreshError(logger: DashScopeLogger, error: DashScopeError):
   });
 }
 
+/** Logs that the shared store failed or timed out (once per outage). */
+export function logStoreError(logger: DashScopeLogger, error: DashScopeError): void {
+  const message = redactSecrets(error.message);
+  call(logger, 'warn', `${error.code}: ${message}`, { code: error.code, message });
+}
+
 /** Logs an unexpected failure of the handler (a bug), without its message. */
 export function logInternalError(
   logger: DashScopeLogger,
