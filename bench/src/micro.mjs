@@ -5,6 +5,7 @@
  */
 import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { createTokenProvider } from '@dashscope-token/core';
 import { createRedisStore } from '@dashscope-token/redis';
 import { createClient } from 'redis';
@@ -31,29 +32,49 @@ async function hitsPerSecond(call, ms) {
 
 const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
 
-/** A redis-server of the bench's own on a random port, with a connected node-redis client. */
+/** Whether a Redis on `port` answers PING. */
+function answersPing(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
+  });
+}
+
+/**
+ * A redis-server of the bench's own on a random port, with a connected node-redis client;
+ * `undefined` when there is no redis-server or it does not start within 10 s.
+ */
 async function startRedis() {
   if (!existsSync(REDIS_SERVER)) return undefined;
   const port = 20_000 + Math.floor(Math.random() * 40_000);
-  const server = spawn(REDIS_SERVER, ['--port', String(port), '--save', '', '--appendonly', 'no'], {
-    stdio: 'ignore',
-  });
-  const client = createClient({ url: `redis://127.0.0.1:${port}` });
-  client.on('error', () => {});
-  for (let attempt = 0; ; attempt++) {
-    try {
-      await client.connect();
-      break;
-    } catch (error) {
-      if (attempt > 50) {
-        server.kill('SIGKILL');
-        throw error;
-      }
-      await new Promise((resolve) => setTimeout(resolve, 100));
-    }
-  }
+  const server = spawn(
+    REDIS_SERVER,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
   // The orchestrator ends this process with process.exit(): the server goes with it.
   process.once('exit', () => server.kill('SIGKILL'));
+  const deadline = Date.now() + 10_000;
+  while (!(await answersPing(port))) {
+    if (server.exitCode !== null || Date.now() > deadline) {
+      server.kill('SIGKILL');
+      return undefined;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const client = createClient({
+    url: `redis://127.0.0.1:${port}`,
+    socket: { reconnectStrategy: false },
+  });
+  client.on('error', () => {});
+  await client.connect();
   return { client };
 }
 
@@ -75,7 +96,10 @@ async function getTokenOps({ ms }) {
   redis ??= await startRedis();
   if (redis !== undefined) {
     // The same call with the Redis tier configured: a hit is answered by the local LRU.
-    const shared = createTokenProvider({ ...options, store: createRedisStore({ client: redis.client }) });
+    const shared = createTokenProvider({
+      ...options,
+      store: createRedisStore({ client: redis.client }),
+    });
     await shared.getToken(perCall);
     result.withRedis = await hitsPerSecond(() => shared.getToken(perCall), ms);
     result.redisStats = shared.stats();
@@ -83,7 +107,6 @@ async function getTokenOps({ ms }) {
   }
   return result;
 }
-
 
 async function providerStampede({ calls }) {
   const provider = createTokenProvider({ apiKey: BENCH_API_KEY, baseUrl: upstream });

@@ -1,8 +1,8 @@
 import {
   admitWithinLimits,
   appToken,
-  type ClientFacts,
   bearer,
+  type ClientFacts,
   checkProxyBody,
   checkProxyMethod,
   completeUpstreamHeaders,

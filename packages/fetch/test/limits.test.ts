@@ -32,7 +32,9 @@ describe('fetch handler: per-client limits', () => {
       200, 200, 429,
     ]);
     expect(await from('10.0.0.2')).toBe(200);
-    const refused = await read((await h.handler.handle(token(), undefined, { clientAddress: '10.0.0.1' }))!);
+    const refused = await read(
+      (await h.handler.handle(token(), undefined, { clientAddress: '10.0.0.1' }))!,
+    );
     expect(refused.status).toBe(429);
     expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
     expect(JSON.parse(refused.text)).toMatchObject({ code: 'Throttling.ClientLimit' });
@@ -51,7 +53,7 @@ describe('fetch handler: per-client limits', () => {
     expect(inference(h)).toHaveLength(1);
   });
 
-  it('takes the client address from Deno\'s and Bun\'s second fetch argument', async () => {
+  it("takes the client address from Deno's and Bun's second fetch argument", async () => {
     h = await startHarness({ limits: { tokenRoute: { points: 1, durationSeconds: 60 } } });
     const deno = (hostname: string) => ({ remoteAddr: { hostname, port: 1, transport: 'tcp' } });
     const bun = (address: string) => ({ requestIP: () => ({ address, port: 1, family: 'IPv4' }) });
@@ -63,9 +65,15 @@ describe('fetch handler: per-client limits', () => {
 
   it('reads the client address from clientAddressHeader only when it is configured', async () => {
     const viaProxy = (ip: string) =>
-      request('/dashscope/token', { method: 'POST', headers: { 'x-forwarded-for': `1.2.3.4, ${ip}` } });
+      request('/dashscope/token', {
+        method: 'POST',
+        headers: { 'x-forwarded-for': `1.2.3.4, ${ip}` },
+      });
     h = await startHarness({
-      limits: { tokenRoute: { points: 1, durationSeconds: 60 }, clientAddressHeader: 'X-Forwarded-For' },
+      limits: {
+        tokenRoute: { points: 1, durationSeconds: 60 },
+        clientAddressHeader: 'X-Forwarded-For',
+      },
     });
     expect((await h.handler.fetch(viaProxy('10.0.0.1'))).status).toBe(200);
     expect((await h.handler.fetch(viaProxy('10.0.0.2'))).status).toBe(200);

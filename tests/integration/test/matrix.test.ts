@@ -147,7 +147,9 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
     it('answers the token route 429 with Retry-After once the client spent its budget', async () => {
       const statuses: number[] = [];
       for (let i = 0; i < 2; i++) {
-        statuses.push((await recordingFetch(url('/limited/dashscope/token'), { method: 'POST' })).status);
+        statuses.push(
+          (await recordingFetch(url('/limited/dashscope/token'), { method: 'POST' })).status,
+        );
       }
       expect(statuses).toEqual([200, 200]);
       const refused = await expectNoUpstream(() =>

@@ -153,7 +153,11 @@ async function listen(name: string, server: Server, handlers: Watched[]) {
 
 /** Options every mount shares: the emulator, the key, the recording logger, quick failures. */
 const NEVER: LimitRule = { points: 1_000_000_000, durationSeconds: 60 };
-const UNTRIPPED_LIMITS: LimitsOptions<unknown> = { tokenRoute: NEVER, proxy: NEVER, websocket: NEVER };
+const UNTRIPPED_LIMITS: LimitsOptions<unknown> = {
+  tokenRoute: NEVER,
+  proxy: NEVER,
+  websocket: NEVER,
+};
 
 export function baseOptions(emulator: Emulator): {
   apiKey: string;

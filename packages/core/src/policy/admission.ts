@@ -122,7 +122,8 @@ function keyOf<Ctx>(
   } catch (error) {
     return { refused: failureAnswer(error, 'hook') };
   }
-  if (typeof key === 'string') return identity === undefined ? { apiKey: key } : { apiKey: key, identity };
+  if (typeof key === 'string')
+    return identity === undefined ? { apiKey: key } : { apiKey: key, identity };
   return key.then(
     (apiKey) => (identity === undefined ? { apiKey } : { apiKey, identity }),
     (error: unknown) => ({ refused: failureAnswer(error, 'hook') }),

@@ -262,7 +262,9 @@ export class Limits<Ctx> {
     const options = settings.limits;
     if (options === false) return undefined;
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
-      throw invalidOption('Invalid limits: expected { tokenRoute?, proxy?, websocket?, key? } or false.');
+      throw invalidOption(
+        'Invalid limits: expected { tokenRoute?, proxy?, websocket?, key? } or false.',
+      );
     }
     return new Limits(options ?? {}, settings);
   }
@@ -277,7 +279,10 @@ export class Limits<Ctx> {
   }
 
   /** Counts one request of `client` against `route`'s budget: the 429 to answer when over it. */
-  check(route: LimitedRoute, client: string): ErrorAnswer | undefined | Promise<ErrorAnswer | undefined> {
+  check(
+    route: LimitedRoute,
+    client: string,
+  ): ErrorAnswer | undefined | Promise<ErrorAnswer | undefined> {
     const budget = this.#budgets[route];
     if (budget === undefined) return undefined;
     if (budget.shared === undefined || this.#guard!.resting()) {
@@ -351,7 +356,9 @@ export function admitWithinLimits<Ctx>(
   const limits = access.limits;
   if (limits === undefined) return admission;
   if (admission instanceof Promise) {
-    return admission.then((a) => ('refused' in a ? a : withinBudget(limits, route, ctx, a, client)));
+    return admission.then((a) =>
+      'refused' in a ? a : withinBudget(limits, route, ctx, a, client),
+    );
   }
   if ('refused' in admission) return admission;
   return withinBudget(limits, route, ctx, admission, client);

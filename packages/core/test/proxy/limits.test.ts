@@ -125,8 +125,7 @@ describe('per-client limits', () => {
         limits: { tokenRoute: { points: 2, durationSeconds: 60 } },
       },
     });
-    const as = (user: string) => () =>
-      send(h!.url, 'POST', TOKEN, { headers: { 'x-user': user } });
+    const as = (user: string) => () => send(h!.url, 'POST', TOKEN, { headers: { 'x-user': user } });
     expect(await sendMany(3, as('alice'))).toEqual([200, 200, 429]);
     expect(await sendMany(3, as('bob'))).toEqual([200, 200, 429]);
   });
