@@ -1,8 +1,14 @@
 /**
- * Token-cache figures, in their own process: cache-hit `getToken()` operations per second, and
- * a cold stampede straight on a provider (10,000 concurrent first calls → mints).
+ * Token-cache figures, in their own process: cache-hit `getToken()` operations per second
+ * (also with the Redis tier, when a `redis-server` can be started), and a cold stampede
+ * straight on a provider (10,000 concurrent first calls → mints).
  */
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import net from 'node:net';
 import { createTokenProvider } from '@dashscope-token/core';
+import { createRedisStore } from '@dashscope-token/redis';
+import { createClient } from 'redis';
 import { serveParent } from './ipc.mjs';
 import { BENCH_API_KEY } from './workload.mjs';
 
@@ -24,12 +30,59 @@ async function hitsPerSecond(call, ms) {
   return ops / (Number(now - start) / 1e9);
 }
 
-async function getTokenOps({ ms }) {
-  const provider = createTokenProvider({
-    apiKey: BENCH_API_KEY,
-    baseUrl: upstream,
-    expireInSeconds: 1800,
+const REDIS_SERVER = process.env.REDIS_SERVER ?? '/usr/bin/redis-server';
+
+/** Whether a Redis on `port` answers PING. */
+function answersPing(port) {
+  return new Promise((resolve) => {
+    const socket = net.connect(port, '127.0.0.1');
+    const done = (ok) => {
+      socket.destroy();
+      resolve(ok);
+    };
+    socket.setTimeout(500, () => done(false));
+    socket.once('error', () => done(false));
+    socket.once('connect', () => socket.write('PING\r\n'));
+    socket.once('data', (data) => done(data.toString().startsWith('+PONG')));
   });
+}
+
+/**
+ * A redis-server of the bench's own on a random port, with a connected node-redis client;
+ * `undefined` when there is no redis-server or it does not start within 10 s.
+ */
+async function startRedis() {
+  if (!existsSync(REDIS_SERVER)) return undefined;
+  const port = 20_000 + Math.floor(Math.random() * 40_000);
+  const server = spawn(
+    REDIS_SERVER,
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  // The orchestrator ends this process with process.exit(): the server goes with it.
+  process.once('exit', () => server.kill('SIGKILL'));
+  const deadline = Date.now() + 10_000;
+  while (!(await answersPing(port))) {
+    if (server.exitCode !== null || Date.now() > deadline) {
+      server.kill('SIGKILL');
+      return undefined;
+    }
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  const client = createClient({
+    url: `redis://127.0.0.1:${port}`,
+    socket: { reconnectStrategy: false },
+  });
+  client.on('error', () => {});
+  await client.connect();
+  return { client };
+}
+
+let redis;
+
+async function getTokenOps({ ms }) {
+  const options = { apiKey: BENCH_API_KEY, baseUrl: upstream, expireInSeconds: 1800 };
+  const provider = createTokenProvider(options);
   await provider.getToken();
   const perCall = { apiKey: BENCH_API_KEY, minValiditySeconds: 60 };
   const result = {
@@ -40,6 +93,18 @@ async function getTokenOps({ ms }) {
     stats: provider.stats(),
   };
   await provider.close();
+  redis ??= await startRedis();
+  if (redis !== undefined) {
+    // The same call with the Redis tier configured: a hit is answered by the local LRU.
+    const shared = createTokenProvider({
+      ...options,
+      store: createRedisStore({ client: redis.client }),
+    });
+    await shared.getToken(perCall);
+    result.withRedis = await hitsPerSecond(() => shared.getToken(perCall), ms);
+    result.redisStats = shared.stats();
+    await shared.close();
+  }
   return result;
 }
 

@@ -40,6 +40,7 @@ const CONTENDERS = {
   // 'hono-ours': 'Hono + @dashscope-token/hono', with @dashscope-token/hono (also in the defaults).
   'koa-ours': 'Koa + @dashscope-token/koa',
   'node-ours': 'node:http + createDashScopeHandler',
+  'node-ours-limits': 'node:http + createDashScopeHandler, per-client limits on',
   // References, only with --only:
   'express-hello': 'Express 5 hello world (reference: no proxy at all)',
   'node-undici': 'bare undici Pool proxy on node:http (reference: no checks)',
@@ -53,6 +54,7 @@ const DEFAULT_CONTENDERS = [
   'fastify-ours',
   'koa-ours',
   'node-ours',
+  'node-ours-limits',
 ];
 const ALL_PHASES = ['throughput', 'halfload', 'sse', 'stampede', 'token'];
 

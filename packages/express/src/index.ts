@@ -66,12 +66,15 @@ export function dashscopeToken(options: DashScopeExpressOptions = {}): DashScope
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
     req.dashscope = { getToken: (opts) => handler.getToken(req, opts) };
     // Express strips its mount path from req.url (req.originalUrl keeps it).
-    handler.handle(req, res, { context: req, parsedBody: req.body, url: req.url }).then(
-      (handled) => {
-        if (!handled) next();
-      },
-      (error: unknown) => next(error),
-    );
+    // req.ip honours the app's `trust proxy`: the client address per-client limits count by.
+    handler
+      .handle(req, res, { context: req, parsedBody: req.body, url: req.url, clientAddress: req.ip })
+      .then(
+        (handled) => {
+          if (!handled) next();
+        },
+        (error: unknown) => next(error),
+      );
   };
   return Object.assign(middleware, {
     handler,

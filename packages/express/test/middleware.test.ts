@@ -158,4 +158,32 @@ describe.each([
     expect(await res.text()).toBe('handled');
     expect(seen).toEqual([failure]);
   });
+
+  describe('per-client limits', () => {
+    async function limited(trustProxy: boolean): Promise<string> {
+      const app = express();
+      if (trustProxy) app.set('trust proxy', 'loopback');
+      app.use(middleware({ limits: { tokenRoute: { points: 1, durationSeconds: 60 } } }));
+      return serve(app);
+    }
+    const from = (base: string, ip: string) =>
+      fetch(`${base}/dashscope/token`, { method: 'POST', headers: { 'x-forwarded-for': ip } });
+
+    it("counts each client by req.ip under the app's trust proxy", async () => {
+      const base = await limited(true);
+      expect((await from(base, '203.0.113.1')).status).toBe(200);
+      expect((await from(base, '203.0.113.2')).status).toBe(200);
+      const refused = await from(base, '203.0.113.1');
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await refused.json()).toMatchObject({ code: 'Throttling.ClientLimit' });
+      expect(mw!.handler.stats().limits?.limited.tokenRoute).toBe(1);
+    });
+
+    it('ignores X-Forwarded-For without trust proxy: one socket address, one budget', async () => {
+      const base = await limited(false);
+      expect((await from(base, '203.0.113.1')).status).toBe(200);
+      expect((await from(base, '203.0.113.2')).status).toBe(429);
+    });
+  });
 });

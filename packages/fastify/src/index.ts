@@ -57,6 +57,8 @@ function hookFor(handler: DashScopeHandler<FastifyRequest>): onRequestHookHandle
     const handled = await handler.handle(request.raw, reply.raw, {
       context: request,
       url: request.url,
+      // request.ip honours Fastify's trustProxy: the client address per-client limits count by.
+      clientAddress: request.ip,
     });
     // The handler answered on the raw response: Fastify must not send anything more.
     if (handled) reply.hijack();

@@ -1,7 +1,8 @@
 import {
-  admit,
+  admitWithinLimits,
   appToken,
   bearer,
+  type ClientFacts,
   checkProxyBody,
   checkProxyMethod,
   completeUpstreamHeaders,
@@ -37,7 +38,7 @@ import {
 import { toResponse } from './answer.js';
 import { BodyTooLargeError, limitedStream, readUpTo } from './body.js';
 import { exchange, relay } from './forward.js';
-import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats } from './types.js';
+import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats, HandleInfo } from './types.js';
 
 const CLIENT_GONE: ErrorAnswer = Object.freeze({
   status: 499,
@@ -71,6 +72,24 @@ function targetOf(url: string): string {
   if (start < 0) return '/';
   const hash = url.indexOf('#', start);
   return hash < 0 ? url.slice(start) : url.slice(start, hash);
+}
+
+/**
+ * The client address in what a runtime passes `fetch` besides the request: Deno's
+ * `ServeHandlerInfo` (`remoteAddr.hostname`) or Bun's `Server` (`requestIP(request).address`).
+ */
+function runtimeInfo(request: Request, runtime: unknown): HandleInfo | undefined {
+  if (typeof runtime !== 'object' || runtime === null) return undefined;
+  const deno = (runtime as { remoteAddr?: { hostname?: unknown } }).remoteAddr?.hostname;
+  if (typeof deno === 'string') return { clientAddress: deno };
+  const bun = runtime as { requestIP?: (request: Request) => { address?: unknown } | null };
+  if (typeof bun.requestIP !== 'function') return undefined;
+  try {
+    const address = bun.requestIP(request)?.address;
+    return typeof address === 'string' ? { clientAddress: address } : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 function headerRecord(headers: Headers): Record<string, string> {
@@ -128,8 +147,12 @@ export function createFetchHandler<Ctx = Request>(
   const closing = new AbortController();
   let activeRequests = 0;
 
-  async function tokenRoute(ctx: Ctx, cors: readonly string[]): Promise<Response> {
-    let admission = admit(config, ctx);
+  async function tokenRoute(
+    ctx: Ctx,
+    cors: readonly string[],
+    client: ClientFacts,
+  ): Promise<Response> {
+    let admission = admitWithinLimits(config, 'tokenRoute', ctx, client);
     if (admission instanceof Promise) admission = await admission;
     if ('refused' in admission)
       return toResponse(errorAnswer('dashscope', admission.refused), cors);
@@ -168,12 +191,13 @@ export function createFetchHandler<Ctx = Request>(
     query: string,
     cors: readonly string[],
     settle: Settle,
+    client: ClientFacts,
   ): Promise<Response> {
     const fail = (error: ErrorAnswer) => toResponse(errorAnswer(dialect, error), cors);
     const method = request.method;
     const refusedMethod = checkProxyMethod(method);
     if (refusedMethod !== undefined) return fail(refusedMethod);
-    let admission = admit(config, ctx);
+    let admission = admitWithinLimits(config, 'proxy', ctx, client);
     if (admission instanceof Promise) admission = await admission;
     if ('refused' in admission) return fail(admission.refused);
     const apiKey = admission.apiKey;
@@ -298,27 +322,43 @@ export function createFetchHandler<Ctx = Request>(
     request: Request,
     context: Ctx | undefined,
     settle: Settle,
+    info: HandleInfo | undefined,
   ): Promise<Response | undefined> {
     const url = targetOf(request.url);
+    const headers = headerRecord(request.headers);
     const plan = planRequest(config, {
       method: request.method,
       url,
-      headers: headerRecord(request.headers),
+      headers,
       upgradeUnavailable: true,
     });
+    const client: ClientFacts = { address: info?.clientAddress, headers };
     if (plan.kind === 'outside') return undefined;
     const ctx = (context !== undefined ? context : request) as Ctx;
     switch (plan.kind) {
       case 'answer':
         return toResponse(plan.answer, plan.cors);
       case 'token':
-        return tokenRoute(ctx, plan.cors);
+        return tokenRoute(ctx, plan.cors, client);
       case 'proxy':
-        return proxyRoute(request, ctx, plan.dialect, plan.target, plan.query, plan.cors, settle);
+        return proxyRoute(
+          request,
+          ctx,
+          plan.dialect,
+          plan.target,
+          plan.query,
+          plan.cors,
+          settle,
+          client,
+        );
     }
   }
 
-  async function handle(request: Request, context?: Ctx): Promise<Response | undefined> {
+  async function handle(
+    request: Request,
+    context?: Ctx,
+    info?: HandleInfo,
+  ): Promise<Response | undefined> {
     const started = logger === undefined ? 0 : performance.now();
     activeRequests++;
     let released = false;
@@ -330,10 +370,15 @@ export function createFetchHandler<Ctx = Request>(
     };
     let response: Response | undefined;
     try {
-      response = await route(request, context, (relayWith) => {
-        deferred = true;
-        relayWith(release);
-      });
+      response = await route(
+        request,
+        context,
+        (relayWith) => {
+          deferred = true;
+          relayWith(release);
+        },
+        info,
+      );
     } catch {
       // A bug, not a request error: answer 500 without details rather than hang.
       if (logger !== undefined) logInternalError(logger, request.method, targetOf(request.url));
@@ -354,8 +399,9 @@ export function createFetchHandler<Ctx = Request>(
     return response;
   }
 
-  const fetchHandler = async (request: Request): Promise<Response> =>
-    (await handle(request)) ?? toResponse(errorAnswer('dashscope', NOT_FOUND), []);
+  const fetchHandler = async (request: Request, runtime?: unknown): Promise<Response> =>
+    (await handle(request, undefined, runtimeInfo(request, runtime))) ??
+    toResponse(errorAnswer('dashscope', NOT_FOUND), []);
 
   function getToken(ctx?: Ctx, opts: HandlerGetTokenOptions = {}): Promise<TemporaryToken> {
     return appToken(config, provider, ctx as Ctx, opts);
@@ -375,6 +421,7 @@ export function createFetchHandler<Ctx = Request>(
       activeRequests,
       proxyTokens: provider.stats(),
       routeTokens: tokenProvider?.stats(),
+      limits: config.limits?.stats(),
     };
   }
 

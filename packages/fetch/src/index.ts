@@ -10,4 +10,4 @@ export type {
 } from '@dashscope-token/core/neutral';
 export { DashScopeError, isDashScopeError } from '@dashscope-token/core/neutral';
 export { createFetchHandler } from './create-fetch-handler.js';
-export type { FetchHandler, FetchHandlerOptions, FetchHandlerStats } from './types.js';
+export type { FetchHandler, FetchHandlerOptions, FetchHandlerStats, HandleInfo } from './types.js';

@@ -1,5 +1,6 @@
 import type {
   HandlerGetTokenOptions,
+  LimitStats,
   SharedHandlerOptions,
   TemporaryToken,
   TokenProvider,
@@ -29,6 +30,20 @@ export interface FetchHandlerStats {
   proxyTokens: TokenProviderStats;
   /** The token route's cache; `undefined` when the route is disabled. */
   routeTokens: TokenProviderStats | undefined;
+  /** Per-client limits: admitted and refused (429) requests per budget; `undefined` when off. */
+  limits: LimitStats | undefined;
+}
+
+/** What the runtime knows about a request besides the `Request` itself. */
+export interface HandleInfo {
+  /**
+   * The client's address as the runtime or adapter knows it (Deno `info.remoteAddr.hostname`,
+   * Bun `server.requestIP(request)?.address`, Hono `getConnInfo(c).remote.address`): the
+   * default key of per-client `limits`. Without it (and without `limits.clientAddressHeader`
+   * or `limits.key`), every anonymous client shares one budget.
+   * @default undefined
+   */
+  clientAddress?: string;
 }
 
 /** The handler returned by {@link createFetchHandler}. */
@@ -36,15 +51,18 @@ export interface FetchHandler<Ctx = Request> {
   /**
    * Answers `request` when its path is under `prefix`; resolves `undefined` otherwise, so that
    * a framework can fall through to its other routes. `context` is what `authorize` and
-   * `apiKey` get (default: the `Request`). Never rejects for request errors (it answers them).
+   * `apiKey` get (default: the `Request`); `info.clientAddress` keys per-client limits.
+   * Never rejects for request errors (it answers them).
    */
-  handle(request: Request, context?: Ctx): Promise<Response | undefined>;
+  handle(request: Request, context?: Ctx, info?: HandleInfo): Promise<Response | undefined>;
   /**
    * `handle` with a 404 outside `prefix`, bound (no `.bind` needed):
    * `export const POST = handler.fetch`, `Bun.serve({ fetch: handler.fetch })`,
-   * `Deno.serve(handler.fetch)`, `export default { fetch: handler.fetch }`.
+   * `Deno.serve(handler.fetch)`, `export default { fetch: handler.fetch }`. The client address
+   * for per-client limits is taken from what Deno (`info.remoteAddr`) and Bun
+   * (`server.requestIP`) pass as the second argument.
    */
-  readonly fetch: (request: Request) => Promise<Response>;
+  readonly fetch: (request: Request, runtime?: unknown) => Promise<Response>;
   /**
    * A temporary key for the app's own server-side calls, for this context's API key, from the
    * proxy's provider (TTL `proxy.expireInSeconds`; never a key the token route vends).

@@ -68,7 +68,9 @@ export function dashscopeToken(options: DashScopeKoaOptions = {}): DashScopeMidd
     // koa-bodyparser / @koa/bodyparser leave what they consumed on ctx.request.body;
     // koa-mount rewrites ctx.url to be relative to the mount point.
     const parsedBody = (ctx.request as { body?: unknown }).body;
-    if (await handler.handle(ctx.req, ctx.res, { context: ctx, parsedBody, url: ctx.url })) {
+    // ctx.ip honours app.proxy: the client address per-client limits count by.
+    const handling = { context: ctx, parsedBody, url: ctx.url, clientAddress: ctx.ip };
+    if (await handler.handle(ctx.req, ctx.res, handling)) {
       ctx.respond = false; // the handler wrote the response
       return;
     }

@@ -4,7 +4,14 @@
  * command of the client's own (`GET`, `SET … PX`, `SET … PX … NX`), and one Lua script where
  * Redis has no command: deleting a lock only if its owner still holds it.
  */
-import { DELETE_IF_EQUALS_SCRIPT, type SharedStore } from '@dashscope-token/core/neutral';
+import {
+  DELETE_IF_EQUALS_SCRIPT,
+  type RateLimitDecision,
+  type RateLimiter,
+  type RateLimitStore,
+  type SharedStore,
+} from '@dashscope-token/core/neutral';
+import { RateLimiterRedis, RateLimiterRes } from 'rate-limiter-flexible';
 
 // biome-ignore lint/suspicious/noExplicitAny: the clients' overloaded methods, checked at run time
 type Method = (...args: any[]) => unknown;
@@ -36,17 +43,38 @@ export interface RedisStoreOptions {
 }
 
 /**
- * A {@link SharedStore} on Redis. Also names its client for the other users of one store
- * (per-client limits on `rate-limiter-flexible`:
- * `new RateLimiterRedis({ storeClient: store.client, useRedisPackage: store.kind === 'node-redis', keyPrefix: `${store.prefix}limit` })`).
+ * A {@link SharedStore} on Redis that also keeps per-client limits (`RateLimitStore`): given as
+ * the handler's `store`, the token cache and the `limits` of every instance share it.
  */
-export interface RedisStore extends SharedStore {
+export interface RedisStore extends SharedStore, RateLimitStore {
   /** The client given to {@link createRedisStore}. */
   readonly client: RedisClientLike;
   /** Which client it is. */
   readonly kind: 'node-redis' | 'ioredis';
   /** The key prefix in use. */
   readonly prefix: string;
+}
+
+/**
+ * A budget counted by `rate-limiter-flexible`'s `RateLimiterRedis`: one Lua script per check
+ * (`SET … NX EX`, `INCRBY`, `PTTL`), so every instance counts against the same window. Its
+ * rejection with a `RateLimiterRes` is "over the budget"; any other rejection is a Redis
+ * failure (the handler then counts locally).
+ */
+function redisRateLimiter(limiter: RateLimiterRedis): RateLimiter {
+  return {
+    async consume(key: string): Promise<RateLimitDecision> {
+      try {
+        const res = await limiter.consume(key);
+        return { allowed: true, msBeforeNext: res.msBeforeNext };
+      } catch (rejection) {
+        if (rejection instanceof RateLimiterRes) {
+          return { allowed: false, msBeforeNext: rejection.msBeforeNext };
+        }
+        throw rejection;
+      }
+    },
+  };
 }
 
 /** The default key prefix. */
@@ -125,6 +153,16 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
     client,
     kind,
     prefix,
+    createRateLimiter: ({ name, points, durationSeconds }) =>
+      redisRateLimiter(
+        new RateLimiterRedis({
+          storeClient: client,
+          useRedisPackage: kind === 'node-redis',
+          keyPrefix: `${prefix}limit:${name}`,
+          points,
+          duration: durationSeconds,
+        }),
+      ),
     async get(key) {
       return text(await (client.get(prefix + key) as Promise<unknown>));
     },

@@ -9,9 +9,11 @@ import { describe, expect, it } from 'vitest';
 import { redisAvailable, tokenMints, useRedisAndEmulator } from './redis-server.js';
 
 const INSTANCE = fileURLToPath(new URL('./fixtures/instance.mjs', import.meta.url));
+const HANDLER_INSTANCE = fileURLToPath(new URL('./fixtures/handler-instance.mjs', import.meta.url));
 
 interface Reply {
   type: string;
+  port?: number;
   tokens: string[];
   failures: string[];
   stats: { mints: number; store?: { hits: number; errors: number; fallbacks: number } };
@@ -33,16 +35,26 @@ function next(child: ChildProcess, type: string): Promise<Reply> {
   });
 }
 
-async function startInstances(count: number, env: Record<string, string>): Promise<ChildProcess[]> {
+async function startInstances(
+  count: number,
+  env: Record<string, string>,
+  script = INSTANCE,
+): Promise<ChildProcess[]> {
   const children = Array.from({ length: count }, () =>
-    fork(INSTANCE, [], {
+    fork(script, [], {
       env: { ...process.env, ...env },
       stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
     }),
   );
-  await Promise.all(children.map((child) => next(child, 'ready')));
+  const ready = await Promise.all(children.map((child) => next(child, 'ready')));
+  ready.forEach((reply, i) => {
+    ports.set(children[i]!, reply.port ?? 0);
+  });
   return children;
 }
+
+/** The port each handler instance listens on. */
+const ports = new WeakMap<ChildProcess, number>();
 
 async function stopInstances(children: ChildProcess[]): Promise<string[]> {
   const replies = await Promise.all(
@@ -117,3 +129,43 @@ describe.skipIf(!redisAvailable())('four processes on one Redis store', () => {
     }
   }, 120_000);
 });
+
+describe.skipIf(!redisAvailable())(
+  'three handler processes sharing per-client limits on Redis',
+  () => {
+    const { redis, emulator } = useRedisAndEmulator();
+
+    it('a limit of 10 per minute per client admits exactly 10 of 30 requests, the rest 429 with Retry-After', async () => {
+      const children = await startInstances(
+        3,
+        { REDIS_URL: redis().url, EMULATOR_URL: emulator().url, API_KEY: KEY, POINTS: '10' },
+        HANDLER_INSTANCE,
+      );
+      try {
+        // 30 concurrent requests from one client (127.0.0.1), 10 to each process.
+        const answers = await Promise.all(
+          Array.from({ length: 30 }, async (_, i) => {
+            const port = ports.get(children[i % 3]!);
+            const res = await fetch(`http://127.0.0.1:${port}/dashscope/token`, { method: 'POST' });
+            return {
+              status: res.status,
+              retryAfter: res.headers.get('retry-after'),
+              body: await res.text(),
+            };
+          }),
+        );
+        const admitted = answers.filter((a) => a.status === 200);
+        const refused = answers.filter((a) => a.status === 429);
+        expect(admitted).toHaveLength(10);
+        expect(refused).toHaveLength(20);
+        for (const answer of refused) {
+          expect(Number(answer.retryAfter)).toBeGreaterThanOrEqual(1);
+          expect(Number(answer.retryAfter)).toBeLessThanOrEqual(60);
+          expect(JSON.parse(answer.body)).toMatchObject({ code: 'Throttling.ClientLimit' });
+        }
+      } finally {
+        expect(await stopInstances(children)).toEqual([]);
+      }
+    });
+  },
+);

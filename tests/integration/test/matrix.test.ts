@@ -51,7 +51,9 @@ afterAll(async () => {
  *   token route TTL {@link TOKEN_TTL}, CORS for {@link ALLOWED_ORIGIN};
  * - `/ai/dashscope/…`: mounted under `/ai`;
  * - `/parsed/dashscope/…`: behind the framework's JSON body parser;
- * - `/strict/dashscope/…`: `allowModels` and a small `maxBodyBytes`.
+ * - `/strict/dashscope/…`: `allowModels` and a small `maxBodyBytes`;
+ * - `/limited/dashscope/…`: small per-client limits (the other mounts turn limits off: they
+ *   are about routing, and fire many requests from one client).
  */
 const appSpec: AppSpec = (header) => {
   const baseUrl = emulator.url;
@@ -68,10 +70,11 @@ const appSpec: AppSpec = (header) => {
         },
         tokenRoute: { expireInSeconds: TOKEN_TTL },
         cors: { origins: [ALLOWED_ORIGIN] },
+        limits: false,
       },
     },
-    { path: '/ai', options: { baseUrl, apiKey: KEY_A } },
-    { path: '/parsed', parseBody: true, options: { baseUrl, apiKey: KEY_A } },
+    { path: '/ai', options: { baseUrl, apiKey: KEY_A, limits: false } },
+    { path: '/parsed', parseBody: true, options: { baseUrl, apiKey: KEY_A, limits: false } },
     {
       path: '/strict',
       options: {
@@ -79,6 +82,18 @@ const appSpec: AppSpec = (header) => {
         apiKey: KEY_A,
         allowModels: ['qwen-plus', 'text-embedding-v3'],
         proxy: { maxBodyBytes: STRICT_MAX_BODY },
+        limits: false,
+      },
+    },
+    {
+      path: '/limited',
+      options: {
+        baseUrl,
+        apiKey: KEY_A,
+        limits: {
+          tokenRoute: { points: 2, durationSeconds: 60 },
+          proxy: { points: 1, durationSeconds: 60 },
+        },
       },
     },
   ];
@@ -126,6 +141,40 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
 
   afterAll(async () => {
     await server?.close();
+  });
+
+  describe('per-client limits', () => {
+    it('answers the token route 429 with Retry-After once the client spent its budget', async () => {
+      const statuses: number[] = [];
+      for (let i = 0; i < 2; i++) {
+        statuses.push(
+          (await recordingFetch(url('/limited/dashscope/token'), { method: 'POST' })).status,
+        );
+      }
+      expect(statuses).toEqual([200, 200]);
+      const refused = await expectNoUpstream(() =>
+        recordingFetch(url('/limited/dashscope/token'), { method: 'POST' }),
+      );
+      expect(refused.status).toBe(429);
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+      expect(await refused.json()).toMatchObject({ code: 'Throttling.ClientLimit' });
+    });
+
+    it('answers the proxy 429 in OpenAI shape over its budget, sending nothing upstream', async () => {
+      const chat = () =>
+        recordingFetch(url('/limited/dashscope/compatible-mode/v1/chat/completions'), {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify(chatBody(marker())),
+        });
+      const first = await chat();
+      expect(first.status).toBe(200);
+      await first.text();
+      const refused = await expectNoUpstream(chat);
+      expect(refused.status).toBe(429);
+      expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
+      expect(await refused.json()).toMatchObject({ error: { type: 'rate_limit_error' } });
+    });
   });
 
   describe('token route', () => {

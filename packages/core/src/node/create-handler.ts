@@ -89,7 +89,10 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
         writeAnswer(res, plan.answer);
         return true;
       case 'token':
-        await handleTokenRoute(res, ctx, config, tokenProvider!);
+        await handleTokenRoute(res, ctx, config, tokenProvider!, {
+          address: handleOptions?.clientAddress ?? req.socket?.remoteAddress,
+          headers: req.headers,
+        });
         return true;
       case 'proxy': {
         const parsed =
@@ -97,7 +100,14 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
         await handleProxyRoute(
           req,
           res,
-          { ctx, dialect: plan.dialect, target: plan.target, query: plan.query, parsed },
+          {
+            ctx,
+            dialect: plan.dialect,
+            target: plan.target,
+            query: plan.query,
+            parsed,
+            clientAddress: handleOptions?.clientAddress ?? req.socket?.remoteAddress,
+          },
           proxy,
         );
         return true;
@@ -174,6 +184,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
       upstream,
       proxyTokens: provider.stats(),
       routeTokens: tokenProvider?.stats(),
+      limits: config.limits?.stats(),
     };
   }
 

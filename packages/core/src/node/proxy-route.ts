@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { admit, obtainToken, tokenAfterUnauthorized } from '../policy/admission.js';
+import { obtainToken, tokenAfterUnauthorized } from '../policy/admission.js';
 import {
   type ErrorAnswer,
   type ErrorDialect,
@@ -15,6 +15,7 @@ import {
   unauthorizedUpstreamAnswer,
 } from '../policy/answers.js';
 import type { HandlerConfig } from '../policy/config.js';
+import { admitWithinLimits } from '../policy/limits.js';
 import {
   bearer,
   checkProxyBody,
@@ -59,6 +60,8 @@ export interface ProxyRequest<Ctx> {
   target: string;
   query: string;
   parsed: ParsedBody | undefined;
+  /** The client address the framework trusts, if it gave one. */
+  clientAddress: string | undefined;
 }
 
 /** How the node executor names an undici failure before any answer. */
@@ -115,7 +118,10 @@ export async function handleProxyRoute<Ctx>(
   const method = req.method ?? 'GET';
   const refusedMethod = checkProxyMethod(method);
   if (refusedMethod !== undefined) return sendError(res, dialect, refusedMethod);
-  let admission = admit(config, request.ctx);
+  let admission = admitWithinLimits(config, 'proxy', request.ctx, {
+    address: request.clientAddress,
+    headers: req.headers,
+  });
   if (admission instanceof Promise) admission = await admission;
   if ('refused' in admission) return sendError(res, dialect, admission.refused);
   const apiKey = admission.apiKey;

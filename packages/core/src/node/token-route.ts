@@ -1,12 +1,13 @@
 import type { ServerResponse } from 'node:http';
-import { admit, obtainToken } from '../policy/admission.js';
+import { obtainToken } from '../policy/admission.js';
 import type { HandlerConfig } from '../policy/config.js';
+import { admitWithinLimits, type ClientFacts } from '../policy/limits.js';
 import { tokenAnswer } from '../policy/request.js';
 import type { TokenProvider } from '../types.js';
 import { sendError, writeAnswer } from './answer.js';
 
 /**
- * `POST {prefix}/token` on node:http: admission, then a temporary key from the token-route
+ * `POST {prefix}/token` on node:http: admission and the client's budget, then a temporary key from the token-route
  * provider (TTL `tokenRoute.expireInSeconds`) with at least `tokenRoute.minValiditySeconds` of
  * life left: a burst of page loads shares one mint.
  */
@@ -15,8 +16,9 @@ export async function handleTokenRoute<Ctx, Req>(
   ctx: Ctx,
   config: HandlerConfig<Ctx, Req>,
   provider: TokenProvider,
+  client: ClientFacts,
 ): Promise<void> {
-  let admission = admit(config, ctx);
+  let admission = admitWithinLimits(config, 'tokenRoute', ctx, client);
   if (admission instanceof Promise) admission = await admission;
   if ('refused' in admission) return sendError(res, 'dashscope', admission.refused);
   const token = await obtainToken(provider, {

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { LimitStats } from '../policy/limits.js';
 import type { HandlerGetTokenOptions, SharedHandlerOptions } from '../policy/options.js';
 import type {
   TemporaryToken,
@@ -50,6 +51,8 @@ export interface DashScopeHandlerStats {
   proxyTokens: TokenProviderStats;
   /** The token route's cache; `undefined` when the route is disabled. */
   routeTokens: TokenProviderStats | undefined;
+  /** Per-client limits: admitted and refused (429) requests per budget; `undefined` when off. */
+  limits: LimitStats | undefined;
 }
 
 /** Per-request options of {@link DashScopeHandler.handle}. */
@@ -70,6 +73,12 @@ export interface HandleOptions<Ctx> {
    * @default req.url
    */
   url?: string;
+  /**
+   * The client address the framework trusts (Express `req.ip` with its `trust proxy`, Koa
+   * `ctx.ip`, Fastify `request.ip`): the default key of per-client `limits`.
+   * @default req.socket.remoteAddress
+   */
+  clientAddress?: string;
 }
 
 /** The handler returned by {@link createDashScopeHandler}. */

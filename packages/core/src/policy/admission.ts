@@ -6,7 +6,7 @@ import { processEnv } from '../env.js';
 import { missingKeyError } from '../token/errors.js';
 import type { GetTokenOptions, TemporaryToken, TokenProvider } from '../types.js';
 import { type ErrorAnswer, failureAnswer } from './answers.js';
-import type { ApiKeyOption, AuthorizeOption, AuthorizeResult } from './options.js';
+import type { ApiKeyOption, AuthorizeOption, AuthorizeResult, Identity } from './options.js';
 
 /** What admission needs from the resolved options. */
 export interface AccessPolicy<Ctx> {
@@ -14,9 +14,11 @@ export interface AccessPolicy<Ctx> {
   authorize: AuthorizeOption<Ctx> | undefined;
 }
 
-/** An admitted request: its permanent key (stays on the server). */
+/** An admitted request: its permanent key (stays on the server), and who it is from. */
 export interface Admitted {
   apiKey: string;
+  /** The identity `authorize` returned, if any. */
+  identity?: Identity;
 }
 
 /** A refused request: the answer to give. */
@@ -30,8 +32,17 @@ const FORBIDDEN: ErrorAnswer = Object.freeze({
   message: 'Access denied.',
 });
 
-function refusal(result: AuthorizeResult | null): ErrorAnswer | undefined {
-  if (result === true || result === undefined) return undefined;
+/** The identity in an `authorize` result: an object with a non-empty string `id`, no `status`. */
+function identityOf(result: unknown): Identity | undefined {
+  if (typeof result !== 'object' || result === null || 'status' in result) return undefined;
+  const id = (result as { id?: unknown }).id;
+  return typeof id === 'string' && id !== '' ? { id } : undefined;
+}
+
+function refusal(answer: AuthorizeResult | null): ErrorAnswer | undefined {
+  if (answer === true || answer === undefined) return undefined;
+  if (identityOf(answer) !== undefined) return undefined;
+  const result = answer as boolean | null | { status?: number; message?: unknown };
   if (typeof result === 'object' && result !== null && result.status === 401) {
     return {
       status: 401,
@@ -89,19 +100,21 @@ async function keyAfterAuthorize<Ctx>(
   ctx: Ctx,
   authorized: Promise<unknown>,
 ): Promise<Admitted | Refused> {
-  let refused: ErrorAnswer | undefined;
+  let result: AuthorizeResult | null;
   try {
-    refused = refusal((await authorized) as AuthorizeResult | null);
+    result = (await authorized) as AuthorizeResult | null;
   } catch (error) {
     return { refused: failureAnswer(error, 'hook') };
   }
+  const refused = refusal(result);
   if (refused !== undefined) return { refused };
-  return keyOf(access, ctx);
+  return keyOf(access, ctx, identityOf(result));
 }
 
 function keyOf<Ctx>(
   access: AccessPolicy<Ctx>,
   ctx: Ctx,
+  identity?: Identity,
 ): Admitted | Refused | Promise<Admitted | Refused> {
   let key: string | Promise<string>;
   try {
@@ -109,15 +122,17 @@ function keyOf<Ctx>(
   } catch (error) {
     return { refused: failureAnswer(error, 'hook') };
   }
-  if (typeof key === 'string') return { apiKey: key };
+  if (typeof key === 'string')
+    return identity === undefined ? { apiKey: key } : { apiKey: key, identity };
   return key.then(
-    (apiKey) => ({ apiKey }),
+    (apiKey) => (identity === undefined ? { apiKey } : { apiKey, identity }),
     (error: unknown) => ({ refused: failureAnswer(error, 'hook') }),
   );
 }
 
 /**
  * Runs `authorize` for `ctx`, then resolves its permanent key. `true`/`undefined` allow;
+ * `{ id }` allows as that identity;
  * `false` → 403; `{status: 401}` → 401 (with `WWW-Authenticate: Bearer`); `{status: 403}` or any
  * other value → 403. A thrown DashScopeError (from either hook) answers with its own status and
  * code; anything else thrown → 500 without its message. Synchronous when neither hook needs a
@@ -137,7 +152,7 @@ export function admit<Ctx>(
   if (isPromise(result)) return keyAfterAuthorize(access, ctx, Promise.resolve(result));
   const refused = refusal(result as AuthorizeResult | null);
   if (refused !== undefined) return { refused };
-  return keyOf(access, ctx);
+  return keyOf(access, ctx, identityOf(result));
 }
 
 /**

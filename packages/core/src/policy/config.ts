@@ -8,7 +8,8 @@ import { invalidOption } from '../token/errors.js';
 import type { TokenProvider, TokenProviderOptions } from '../types.js';
 import type { AccessPolicy } from './admission.js';
 import { CorsPolicy } from './cors.js';
-import { logRefreshError } from './logging.js';
+import { Limits } from './limits.js';
+import { logRefreshError, logStoreError } from './logging.js';
 import type { HandlerProviders, SharedHandlerOptions } from './options.js';
 import { normalisePrefix } from './routes.js';
 import {
@@ -62,6 +63,8 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   websocket: WebSocketConfig<Ctx, Req> | undefined;
   /** The providers given in `provider`, checked. */
   providers: HandlerProviders;
+  /** Per-client limits; `undefined` when `limits: false`. */
+  limits: Limits<Ctx> | undefined;
 }
 
 function integer(
@@ -278,6 +281,19 @@ export function resolveHandlerConfig<Ctx, Req = never>(
       providers.proxy === undefined ? expireInSeconds : undefined,
     ),
     providers,
+    limits: Limits.resolve({ ...options, onStoreError: storeErrorReporter(options) }),
+  };
+}
+
+/** `onStoreError`, and a `warn` line to `logger` (once per outage: the store guard's rule). */
+function storeErrorReporter<Ctx>(
+  options: SharedHandlerOptions<Ctx>,
+): SharedHandlerOptions<Ctx>['onStoreError'] {
+  const { logger, onStoreError } = options;
+  if (logger === undefined) return onStoreError;
+  return (error) => {
+    logStoreError(logger, error);
+    onStoreError?.(error);
   };
 }
 
@@ -303,6 +319,10 @@ function providerOptions<Ctx>(
   if (options.negativeCacheSeconds !== undefined) {
     out.negativeCacheSeconds = options.negativeCacheSeconds;
   }
+  if (options.store !== undefined) out.store = options.store;
+  if (options.storeTimeoutMs !== undefined) out.storeTimeoutMs = options.storeTimeoutMs;
+  const onStoreError = storeErrorReporter(options);
+  if (onStoreError !== undefined) out.onStoreError = onStoreError;
   const logger = options.logger;
   const onRefreshError = options.onRefreshError;
   if (logger !== undefined) {

@@ -38,8 +38,27 @@ export { createHandlerProviders, resolveHandlerConfig } from './config.js';
 export { CorsPolicy } from './cors.js';
 export type { UpstreamHeaders } from './headers.js';
 export { filterResponseHeaders, HOP_BY_HOP, mergeVary, readClientHeaders } from './headers.js';
+export type {
+  ClientFacts,
+  LimitedAccess,
+  LimitedRoute,
+  LimitRule,
+  LimitStats,
+  LimitsOptions,
+  RateLimitDecision,
+  RateLimiter,
+  RateLimitStore,
+} from './limits.js';
+export {
+  admitWithinLimits,
+  DEFAULT_PROXY_LIMIT,
+  DEFAULT_TOKEN_ROUTE_LIMIT,
+  DEFAULT_WEBSOCKET_LIMIT,
+  Limits,
+  MemoryRateLimiter,
+} from './limits.js';
 export type { DashScopeLogger, RequestLogFacts, RequestLogFields } from './logging.js';
-export { logInternalError, logRefreshError, logRequest } from './logging.js';
+export { logInternalError, logRefreshError, logRequest, logStoreError } from './logging.js';
 export type {
   ApiKeyOption,
   AuthorizeOption,
@@ -48,6 +67,7 @@ export type {
   HandlerCacheOptions,
   HandlerGetTokenOptions,
   HandlerProviders,
+  Identity,
   ProxyOptions,
   SharedHandlerOptions,
   TokenRouteOptions,

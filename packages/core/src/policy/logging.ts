@@ -13,7 +13,8 @@ import { type DashScopeError, redactSecrets } from '../errors.js';
  * - `info`: one line per request the handler answered (token route, proxy, refusals): method,
  *   path (without the query string), status, duration in ms, the request id of the answer, and
  *   whether the client left before the answer ended;
- * - `warn`: a background refresh of a temporary key that failed (code and redacted message);
+ * - `warn`: a background refresh of a temporary key that failed (code and redacted message),
+ *   and the shared store failing or timing out (once per outage, `StoreUnavailable`);
  * - `error`: an unexpected failure of the handler itself (answered 500 `InternalError`).
  *
  * Never: header values (`Authorization`, `Cookie`, …), query strings, bodies, or any key
@@ -106,6 +107,12 @@ export function logRefreshError(logger: DashScopeLogger, error: DashScopeError):
     message,
     ...(error.requestId !== undefined && { requestId: redactSecrets(error.requestId) }),
   });
+}
+
+/** Logs that the shared store failed or timed out (once per outage). */
+export function logStoreError(logger: DashScopeLogger, error: DashScopeError): void {
+  const message = redactSecrets(error.message);
+  call(logger, 'warn', `${error.code}: ${message}`, { code: error.code, message });
 }
 
 /** Logs an unexpected failure of the handler (a bug), without its message. */

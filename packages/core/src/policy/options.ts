@@ -4,14 +4,26 @@
  * settings of the whole handler. Runtime-neutral types.
  */
 import type { EndpointOptions, TokenProvider, TokenProviderOptions } from '../types.js';
+import type { LimitsOptions } from './limits.js';
 import type { DashScopeLogger } from './logging.js';
 
+/** Who a request is from, as `authorize` names them: per-client limits count against `id`. */
+export interface Identity {
+  /** A stable id of the user or app (non-empty). */
+  id: string;
+}
+
 /**
- * What `authorize` may return: `true`/`undefined` = allowed; `false` = 403; or an explicit
- * refusal with its status (and an optional message shown to the client).
+ * What `authorize` may return: `true`/`undefined` = allowed; an {@link Identity} `{ id }` =
+ * allowed as that client; `false` = 403; or an explicit refusal with its status (and an
+ * optional message shown to the client).
  */
-// biome-ignore lint/suspicious/noConfusingVoidType: lets `authorize` be a function that returns nothing when it allows.
-export type AuthorizeResult = boolean | void | { status: 401 | 403; message?: string };
+export type AuthorizeResult =
+  | boolean
+  // biome-ignore lint/suspicious/noConfusingVoidType: lets `authorize` be a function that returns nothing when it allows.
+  | void
+  | Identity
+  | { status: 401 | 403; message?: string };
 
 /** The permanent key, or a function of the request context (multi-tenant). */
 export type ApiKeyOption<Ctx> =
@@ -27,7 +39,14 @@ export type AuthorizeOption<Ctx> = (ctx: Ctx) => AuthorizeResult | Promise<Autho
  */
 export type HandlerCacheOptions = Pick<
   TokenProviderOptions,
-  'maxKeys' | 'refreshAheadSeconds' | 'retry' | 'negativeCacheSeconds' | 'onRefreshError'
+  | 'maxKeys'
+  | 'refreshAheadSeconds'
+  | 'retry'
+  | 'negativeCacheSeconds'
+  | 'onRefreshError'
+  | 'store'
+  | 'storeTimeoutMs'
+  | 'onStoreError'
 >;
 
 /** Options of the token route, `POST {prefix}/token`. */
@@ -155,6 +174,16 @@ export interface SharedHandlerOptions<Ctx> extends EndpointOptions, HandlerCache
    * @default undefined (everyone allowed)
    */
   authorize?: AuthorizeOption<Ctx>;
+  /**
+   * Per-client limits: separate budgets for the token route, the proxy and WebSocket session
+   * starts, per client (the `id` `authorize` returns, else the client address; see
+   * `LimitsOptions.key`). Over a budget: 429 with `Retry-After`, nothing sent upstream. Kept in
+   * the `store` when it keeps limits (`@dashscope-token/redis`), so they hold across instances;
+   * in memory otherwise. `false` turns every limit off.
+   * @default { tokenRoute: { points: 60, durationSeconds: 60 }, proxy: { points: 600,
+   *   durationSeconds: 60 }, websocket: { points: 30, durationSeconds: 60 } }
+   */
+  limits?: false | LimitsOptions<Ctx>;
   /**
    * Token route options, or `false` to disable `POST {prefix}/token` (it then answers 404).
    * @default {}

@@ -29,12 +29,12 @@ export function failed<T>(value: T | Failed): value is Failed {
   return value === FAILED;
 }
 
-function storeError(detail: string, cause?: unknown): DashScopeError {
+function storeError(detail: string, fallback: string, cause?: unknown): DashScopeError {
   return new DashScopeError({
     code: 'StoreUnavailable',
     status: 503,
     retryable: true,
-    message: `The shared token store ${detail}; minting locally until it answers again.`,
+    message: `The shared store ${detail}; ${fallback} until it answers again.`,
     ...(cause !== undefined && { cause }),
   });
 }
@@ -49,6 +49,8 @@ export class StoreGuard {
     private readonly timeoutMs: number,
     private readonly now: () => number,
     private readonly onStoreError: ((error: DashScopeError) => void) | undefined,
+    /** What the caller does meanwhile, for the message. */
+    private readonly fallback = 'minting locally',
   ) {}
 
   /** Whether the last store call answered. */
@@ -73,7 +75,7 @@ export class StoreGuard {
       pending = call();
     } catch (error) {
       clearTimeout(timer);
-      this.#failure(storeError('threw', error));
+      this.#failure(storeError('threw', this.fallback, error));
       return FAILED;
     }
     // A late rejection after the timeout must not be "unhandled".
@@ -81,14 +83,18 @@ export class StoreGuard {
     try {
       const result = await Promise.race([pending, timeout]);
       if (failed(result)) {
-        this.#failure(storeError(`did not answer within ${this.timeoutMs} ms`));
+        this.#failure(storeError(`did not answer within ${this.timeoutMs} ms`, this.fallback));
         return FAILED;
       }
       this.#healthy = true;
       return result;
     } catch (error) {
       this.#failure(
-        storeError(`failed (${error instanceof Error ? error.message : String(error)})`, error),
+        storeError(
+          `failed (${error instanceof Error ? error.message : String(error)})`,
+          this.fallback,
+          error,
+        ),
       );
       return FAILED;
     } finally {

@@ -8,9 +8,10 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { admit, obtainToken, tokenAfterUnauthorized } from '../../policy/admission.js';
+import { obtainToken, tokenAfterUnauthorized } from '../../policy/admission.js';
 import { type ErrorAnswer, failureAnswer, INTERNAL_ERROR } from '../../policy/answers.js';
 import type { HandlerConfig } from '../../policy/config.js';
+import { admitWithinLimits } from '../../policy/limits.js';
 import { planUpgrade, SERVER_CLOSING, upstreamHandshakeHeaders } from '../../policy/websocket.js';
 import type { WebSocketConfig } from '../../policy/websocket-config.js';
 import type { TokenProvider } from '../../types.js';
@@ -128,7 +129,10 @@ export function createWebSocketProxy<Ctx>(
       } else ctx = req as unknown as Ctx;
       if (controller.signal.aborted) return fail(undefined);
 
-      const admission = await admit(config, ctx);
+      const admission = await admitWithinLimits(config, 'websocket', ctx, {
+        address: req.socket.remoteAddress,
+        headers: req.headers,
+      });
       if ('refused' in admission) return fail(admission.refused);
       const apiKey = admission.apiKey;
       if (controller.signal.aborted) return fail(undefined);

@@ -1,0 +1,234 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import {
+  type DashScopeError,
+  type LimitRule,
+  MemoryRateLimiter,
+  type RateLimiter,
+  type RateLimitStore,
+  type SharedStore,
+} from '../../src/index.js';
+import { memoryStore } from '../memory-store.js';
+import {
+  CHAT_BODY,
+  CHAT_PATH,
+  type Harness,
+  json,
+  leakedKeys,
+  NATIVE_BODY,
+  NATIVE_PATH,
+  send,
+  startHarness,
+} from './harness.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+afterAll(() => {
+  expect(leakedKeys()).toEqual([]);
+});
+
+const TOKEN = '/dashscope/token';
+
+async function sendMany(count: number, send1: () => Promise<{ status: number }>) {
+  const statuses: number[] = [];
+  for (let i = 0; i < count; i++) statuses.push((await send1()).status);
+  return statuses;
+}
+
+function upstreamCalls(harness: Harness, route: string): number {
+  return harness.emulator.requests.filter((r) => r.route === route).length;
+}
+
+/** A store whose limits are counted by one shared set of counters, like Redis for a fleet. */
+function limitStore(
+  base: SharedStore = memoryStore(),
+): SharedStore & RateLimitStore & { down: boolean } {
+  const counters = new Map<string, MemoryRateLimiter>();
+  const store = {
+    ...base,
+    down: false,
+    createRateLimiter({ name, ...rule }: { name: string } & LimitRule): RateLimiter {
+      let counter = counters.get(name);
+      if (counter === undefined) {
+        counter = new MemoryRateLimiter(rule);
+        counters.set(name, counter);
+      }
+      const shared = counter;
+      return {
+        consume: async (key) => {
+          if (store.down) throw new Error('connection refused');
+          return shared.consume(key);
+        },
+      };
+    },
+  };
+  return store;
+}
+
+describe('per-client limits', () => {
+  it('answers the token route 429 with Retry-After over its budget, without minting', async () => {
+    h = await startHarness({
+      handler: { limits: { tokenRoute: { points: 3, durationSeconds: 60 } } },
+    });
+    const statuses = await sendMany(5, () => send(h!.url, 'POST', TOKEN));
+    expect(statuses).toEqual([200, 200, 200, 429, 429]);
+    const refused = await send(h.url, 'POST', TOKEN);
+    expect(refused.status).toBe(429);
+    const retryAfter = Number(refused.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(60);
+    const body = JSON.parse(refused.text);
+    expect(body).toMatchObject({ code: 'Throttling.ClientLimit' });
+    expect(typeof body.request_id).toBe('string');
+    expect(upstreamCalls(h, 'tokens')).toBe(1);
+    expect(h.handler.stats().limits).toMatchObject({
+      allowed: { tokenRoute: 3, proxy: 0, websocket: 0 },
+      limited: { tokenRoute: 3, proxy: 0, websocket: 0 },
+      shared: false,
+    });
+  });
+
+  it('answers the compatible-mode proxy 429 in OpenAI shape, and sends nothing upstream', async () => {
+    h = await startHarness({ handler: { limits: { proxy: { points: 2, durationSeconds: 60 } } } });
+    const statuses = await sendMany(3, () => send(h!.url, 'POST', CHAT_PATH, json(CHAT_BODY)));
+    expect(statuses).toEqual([200, 200, 429]);
+    const refused = await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY));
+    expect(refused.headers['retry-after']).toMatch(/^\d+$/);
+    expect(JSON.parse(refused.text)).toMatchObject({
+      error: { type: 'rate_limit_error', code: 'throttling_client_limit' },
+    });
+    expect(upstreamCalls(h, 'chat')).toBe(2);
+    expect(h.handler.stats().limits?.limited.proxy).toBe(2);
+  });
+
+  it('keeps separate budgets for the token route and the proxy', async () => {
+    h = await startHarness({
+      handler: {
+        limits: {
+          tokenRoute: { points: 1, durationSeconds: 60 },
+          proxy: { points: 1, durationSeconds: 60 },
+        },
+      },
+    });
+    expect((await send(h.url, 'POST', TOKEN)).status).toBe(200);
+    expect((await send(h.url, 'POST', TOKEN)).status).toBe(429);
+    expect((await send(h.url, 'POST', NATIVE_PATH, json(NATIVE_BODY))).status).toBe(200);
+    expect((await send(h.url, 'POST', NATIVE_PATH, json(NATIVE_BODY))).status).toBe(429);
+  });
+
+  it('counts each identity authorize returns on its own, even from one address', async () => {
+    h = await startHarness({
+      handler: {
+        authorize: (req) => ({ id: String(req.headers['x-user']) }),
+        limits: { tokenRoute: { points: 2, durationSeconds: 60 } },
+      },
+    });
+    const as = (user: string) => () => send(h!.url, 'POST', TOKEN, { headers: { 'x-user': user } });
+    expect(await sendMany(3, as('alice'))).toEqual([200, 200, 429]);
+    expect(await sendMany(3, as('bob'))).toEqual([200, 200, 429]);
+  });
+
+  it('counts by limits.key when given', async () => {
+    h = await startHarness({
+      handler: {
+        limits: {
+          tokenRoute: { points: 1, durationSeconds: 60 },
+          key: (req) => req.headers['x-tenant'] as string | undefined,
+        },
+      },
+    });
+    const as = (tenant: string) => send(h!.url, 'POST', TOKEN, { headers: { 'x-tenant': tenant } });
+    expect((await as('a')).status).toBe(200);
+    expect((await as('b')).status).toBe(200);
+    expect((await as('a')).status).toBe(429);
+  });
+
+  it('is on by default: the 61st token request of a client within a minute is refused', async () => {
+    h = await startHarness();
+    const statuses = await sendMany(61, () => send(h!.url, 'POST', TOKEN));
+    expect(statuses.filter((s) => s === 200)).toHaveLength(60);
+    expect(statuses[60]).toBe(429);
+  });
+
+  it('limits: false turns every limit off', async () => {
+    h = await startHarness({ handler: { limits: false } });
+    const statuses = await sendMany(70, () => send(h!.url, 'POST', TOKEN));
+    expect(statuses.every((s) => s === 200)).toBe(true);
+    expect(h.handler.stats().limits).toBeUndefined();
+  });
+
+  it('refuses an invalid budget at creation with InvalidParameter', async () => {
+    await expect(
+      startHarness({ handler: { limits: { proxy: { points: 0, durationSeconds: 60 } } } }),
+    ).rejects.toMatchObject({ code: 'InvalidParameter' });
+  });
+
+  it('shares one budget between two handlers on a store that keeps limits', async () => {
+    const store = limitStore();
+    const limits = { tokenRoute: { points: 3, durationSeconds: 60 } };
+    h = await startHarness({ handler: { store, limits } });
+    const other = await startHarness({ handler: { store, limits } });
+    try {
+      const statuses = [
+        ...(await sendMany(2, () => send(h!.url, 'POST', TOKEN))),
+        ...(await sendMany(2, () => send(other.url, 'POST', TOKEN))),
+      ];
+      expect(statuses).toEqual([200, 200, 200, 429]);
+      expect(h.handler.stats().limits?.shared).toBe(true);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('counts locally when the store that keeps limits fails: no request fails, reported once', async () => {
+    const store = limitStore();
+    store.down = true;
+    const storeErrors: DashScopeError[] = [];
+    const warnings: string[] = [];
+    h = await startHarness({
+      handler: {
+        store,
+        onStoreError: (error) => storeErrors.push(error),
+        logger: { warn: (message) => warnings.push(message) },
+        limits: { proxy: { points: 3, durationSeconds: 60 } },
+      },
+    });
+    const statuses = await sendMany(4, () => send(h!.url, 'POST', NATIVE_PATH, json(NATIVE_BODY)));
+    expect(statuses).toEqual([200, 200, 200, 429]);
+    const stats = h.handler.stats().limits!;
+    expect(stats.storeErrors).toBeGreaterThanOrEqual(1);
+    expect(stats.allowed.proxy).toBe(3);
+    const limitErrors = storeErrors.filter((e) => e.message.includes('counting limits locally'));
+    expect(limitErrors).toHaveLength(1);
+    expect(limitErrors[0]?.code).toBe('StoreUnavailable');
+    expect(warnings.filter((w) => w.includes('counting limits locally'))).toHaveLength(1);
+  });
+
+  it('the proxy and token-route providers use the store tier', async () => {
+    const store = memoryStore();
+    h = await startHarness({ handler: { store } });
+    expect((await send(h.url, 'POST', TOKEN)).status).toBe(200);
+    expect((await send(h.url, 'POST', NATIVE_PATH, json(NATIVE_BODY))).status).toBe(200);
+    const stats = h.handler.stats();
+    expect(stats.proxyTokens.store).toBeDefined();
+    expect(stats.routeTokens?.store).toBeDefined();
+    // One sealed token per provider (their TTLs differ), written by the providers' mints.
+    expect([...store.data.keys()].filter((k) => k.startsWith('token:'))).toHaveLength(2);
+  });
+});
+
+describe('MemoryRateLimiter', () => {
+  it('admits `points` per window and starts a new window once the last one ended', () => {
+    let now = 1_000_000;
+    const limiter = new MemoryRateLimiter({ points: 2, durationSeconds: 10 }, () => now);
+    expect(limiter.consume('a').allowed).toBe(true);
+    now += 4_000;
+    expect(limiter.consume('a')).toEqual({ allowed: true, msBeforeNext: 6_000 });
+    expect(limiter.consume('a')).toEqual({ allowed: false, msBeforeNext: 6_000 });
+    expect(limiter.consume('b').allowed).toBe(true);
+    now += 6_000;
+    expect(limiter.consume('a')).toEqual({ allowed: true, msBeforeNext: 10_000 });
+  });
+});

@@ -1,0 +1,44 @@
+import { afterAll, afterEach, describe, expect, it } from 'vitest';
+import { useEmulator } from '../emulator-fixture.js';
+import {
+  leaks,
+  open,
+  PERMANENT_KEY,
+  REALTIME,
+  type RunningProxy,
+  refusal,
+  startProxy,
+} from './harness.js';
+
+const emulator = useEmulator({ apiKeys: [PERMANENT_KEY] });
+let proxy: RunningProxy | undefined;
+
+afterEach(async () => {
+  await proxy?.close();
+  proxy = undefined;
+});
+
+afterAll(() => {
+  expect(leaks()).toEqual([]);
+});
+
+describe('WebSocket proxy: per-client limits', () => {
+  it('refuses session starts over the websocket budget with 429 and Retry-After, before any handshake upstream', async () => {
+    proxy = await startProxy({
+      baseUrl: emulator().url,
+      limits: { websocket: { points: 2, durationSeconds: 60 } },
+    });
+    for (let i = 0; i < 2; i++) {
+      const conn = await open(`${proxy.wsBase}${REALTIME}`);
+      expect(((await conn.next()).json as { type: string }).type).toBe('session.created');
+      conn.ws.close();
+    }
+    const before = emulator().requests.length;
+    const refused = await refusal(`${proxy.wsBase}${REALTIME}`);
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers['retry-after'])).toBeGreaterThanOrEqual(1);
+    expect(refused.json).toMatchObject({ code: 'Throttling.ClientLimit' });
+    expect(emulator().requests.length).toBe(before);
+    expect(proxy.handler.stats().limits?.limited.websocket).toBe(1);
+  });
+});

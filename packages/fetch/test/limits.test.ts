@@ -1,0 +1,82 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import {
+  CHAT_BODY,
+  CHAT_PATH,
+  call,
+  type Harness,
+  NATIVE_BODY,
+  NATIVE_PATH,
+  read,
+  request,
+  startHarness,
+} from './harness.js';
+
+let h: Harness | undefined;
+afterEach(async () => {
+  await h?.close();
+  h = undefined;
+});
+
+function inference(harness: Harness) {
+  return harness.emulator.requests.filter((r) => r.route === 'chat' || r.route === 'generation');
+}
+
+const token = () => request('/dashscope/token', { method: 'POST' });
+
+describe('fetch handler: per-client limits', () => {
+  it('refuses the token route over its budget with 429 and Retry-After, per clientAddress', async () => {
+    h = await startHarness({ limits: { tokenRoute: { points: 2, durationSeconds: 60 } } });
+    const from = async (clientAddress: string) =>
+      (await read((await h!.handler.handle(token(), undefined, { clientAddress }))!)).status;
+    expect([await from('10.0.0.1'), await from('10.0.0.1'), await from('10.0.0.1')]).toEqual([
+      200, 200, 429,
+    ]);
+    expect(await from('10.0.0.2')).toBe(200);
+    const refused = await read(
+      (await h.handler.handle(token(), undefined, { clientAddress: '10.0.0.1' }))!,
+    );
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(refused.text)).toMatchObject({ code: 'Throttling.ClientLimit' });
+    expect(h.handler.stats().limits?.limited.tokenRoute).toBe(2);
+  });
+
+  it('answers the proxy 429 in the route dialect and sends nothing upstream', async () => {
+    h = await startHarness({ limits: { proxy: { points: 1, durationSeconds: 60 } } });
+    expect((await call(h, request(CHAT_PATH, { json: CHAT_BODY }))).status).toBe(200);
+    const chat = await call(h, request(CHAT_PATH, { json: CHAT_BODY }));
+    expect(chat.status).toBe(429);
+    expect(JSON.parse(chat.text)).toMatchObject({ error: { type: 'rate_limit_error' } });
+    const native = await call(h, request(NATIVE_PATH, { json: NATIVE_BODY }));
+    expect(native.status).toBe(429);
+    expect(JSON.parse(native.text)).toMatchObject({ code: 'Throttling.ClientLimit' });
+    expect(inference(h)).toHaveLength(1);
+  });
+
+  it("takes the client address from Deno's and Bun's second fetch argument", async () => {
+    h = await startHarness({ limits: { tokenRoute: { points: 1, durationSeconds: 60 } } });
+    const deno = (hostname: string) => ({ remoteAddr: { hostname, port: 1, transport: 'tcp' } });
+    const bun = (address: string) => ({ requestIP: () => ({ address, port: 1, family: 'IPv4' }) });
+    expect((await h.handler.fetch(token(), deno('10.0.0.1'))).status).toBe(200);
+    expect((await h.handler.fetch(token(), deno('10.0.0.1'))).status).toBe(429);
+    expect((await h.handler.fetch(token(), bun('10.0.0.2'))).status).toBe(200);
+    expect((await h.handler.fetch(token(), bun('10.0.0.2'))).status).toBe(429);
+  });
+
+  it('reads the client address from clientAddressHeader only when it is configured', async () => {
+    const viaProxy = (ip: string) =>
+      request('/dashscope/token', {
+        method: 'POST',
+        headers: { 'x-forwarded-for': `1.2.3.4, ${ip}` },
+      });
+    h = await startHarness({
+      limits: {
+        tokenRoute: { points: 1, durationSeconds: 60 },
+        clientAddressHeader: 'X-Forwarded-For',
+      },
+    });
+    expect((await h.handler.fetch(viaProxy('10.0.0.1'))).status).toBe(200);
+    expect((await h.handler.fetch(viaProxy('10.0.0.2'))).status).toBe(200);
+    expect((await h.handler.fetch(viaProxy('10.0.0.1'))).status).toBe(429);
+  });
+});
