@@ -269,6 +269,26 @@ export function createFetchHandler<Ctx = Request>(
     return response;
   }
 
+  /**
+   * The answer to a `Request` its runtime builds lazily and cannot build (`@hono/node-server`
+   * for an absolute-form target with credentials, which no `Request` may carry: reading its
+   * body throws): planned as the absolute-form target it was sent as, hence refused (400).
+   */
+  function unreadableAnswer(request: Request): Response | undefined {
+    try {
+      void request.body;
+      return undefined;
+    } catch {
+      const plan = planRequest(config, {
+        method: request.method,
+        url: request.url,
+        headers: {},
+        upgradeUnavailable: true,
+      });
+      return plan.kind === 'answer' ? toResponse(plan.answer, plan.cors) : undefined;
+    }
+  }
+
   async function route(
     request: Request,
     context: Ctx | undefined,
@@ -288,8 +308,11 @@ export function createFetchHandler<Ctx = Request>(
         return toResponse(plan.answer, plan.cors);
       case 'token':
         return tokenRoute(ctx, plan.cors);
-      case 'proxy':
+      case 'proxy': {
+        const unreadable = unreadableAnswer(request);
+        if (unreadable !== undefined) return unreadable;
         return proxyRoute(request, ctx, plan.dialect, plan.target, plan.query, plan.cors, settle);
+      }
     }
   }
 

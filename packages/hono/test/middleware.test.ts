@@ -3,7 +3,7 @@
  * `app.request()` (no sockets) and served by `@hono/node-server` (streaming, aborts, upgrades).
  */
 import { request as httpRequest } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import { type AddressInfo, connect } from 'node:net';
 import { type Emulator, startEmulator } from '@dashscope-token/emulator';
 import { serve } from '@hono/node-server';
 import { type Context, Hono } from 'hono';
@@ -168,10 +168,11 @@ describe('app.request()', () => {
 
 describe('@hono/node-server', () => {
   let base: string;
+  let port: number;
   let server: ReturnType<typeof serve>;
   beforeAll(async () => {
     const app = new Hono().use(mw()).get('/hello', (c) => c.text('hello'));
-    const port = await new Promise<number>((resolve) => {
+    port = await new Promise<number>((resolve) => {
       server = serve({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info: AddressInfo) =>
         resolve(info.port),
       );
@@ -207,6 +208,25 @@ describe('@hono/node-server', () => {
     } finally {
       emulator.setChunkDelay(5);
     }
+  });
+
+  it('refuses an absolute-form target with credentials (no Request can carry it) with 400', async () => {
+    const answer = await new Promise<string>((resolve, reject) => {
+      const socket = connect(port, '127.0.0.1', () =>
+        socket.end(
+          'GET http://user:pass@evil.example/dashscope/compatible-mode/v1/models HTTP/1.1\r\n' +
+            'Host: 127.0.0.1\r\nConnection: close\r\n\r\n',
+        ),
+      );
+      let text = '';
+      socket.on('data', (chunk) => {
+        text += chunk;
+      });
+      socket.on('close', () => resolve(text));
+      socket.on('error', reject);
+    });
+    expect(answer).toMatch(/^HTTP\/1\.1 400 /);
+    seen.push(answer);
   });
 
   it('answers a WebSocket upgrade request on a WebSocket route with 501', async () => {

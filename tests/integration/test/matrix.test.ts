@@ -548,10 +548,7 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
     });
 
     it('streams with a parsed body', async () => {
-      const res = await post(
-        url(`/parsed/dashscope${CHAT}`),
-        chatBody(marker(), { stream: true }),
-      );
+      const res = await post(url(`/parsed/dashscope${CHAT}`), chatBody(marker(), { stream: true }));
       expect(res.status).toBe(200);
       expect((await res.text()).trimEnd().endsWith('data: [DONE]')).toBe(true);
     });

@@ -426,7 +426,8 @@ function runtimeKind(runtime: Runtime): ServerKind {
       return {
         base: server.base,
         port: server.port,
-        appErrors: async () => (await (await fetch(`${server.base}/app/errors`)).json()) as unknown[],
+        appErrors: async () =>
+          (await (await fetch(`${server.base}/app/errors`)).json()) as unknown[],
         close: () => server.close(),
       };
     },

@@ -1,7 +1,8 @@
 /**
  * The apps under attack: Express 5 with `dashscopeToken()`, Fastify 4 and 5 with the
- * `dashscopeToken` plugin and plain `node:http` with `createDashScopeHandler()`, all in front of
- * the emulator. Every byte either server writes to
+ * `dashscopeToken` plugin, plain `node:http` with `createDashScopeHandler()`, the fetch handler
+ * behind a node:http bridge and Hono on `@hono/node-server` with `dashscopeToken()` from
+ * `@dashscope-token/hono`, all in front of the emulator. Every byte either server writes to
  * a client socket and every line given to the handler's logger is captured, so a test can
  * search them for the permanent key.
  */
@@ -19,9 +20,12 @@ import type { Emulator } from '@dashscope-token/emulator';
 import { dashscopeToken } from '@dashscope-token/express';
 import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
 import { createFetchHandler, type FetchHandlerOptions } from '@dashscope-token/fetch';
+import { type DashScopeHonoOptions, dashscopeToken as honoDashscope } from '@dashscope-token/hono';
+import { createAdaptorServer } from '@hono/node-server';
 import express, { type Request } from 'express';
 import fastify5 from 'fastify';
 import fastify4 from 'fastify4';
+import { Hono } from 'hono';
 import { nodeListener } from '../../../packages/fetch/test/node-bridge.js';
 
 /** The permanent key: random-looking, so that no 8-character fragment occurs by chance. */
@@ -234,6 +238,23 @@ export async function startFetchApp(
   const server = http.createServer(nodeListener(handler.fetch));
   return listen('fetch', server, [handler]);
 }
+
+/** Hono 4 on `@hono/node-server` with `app.use(dashscopeToken())` (routes under /dashscope). */
+export async function startHonoApp(
+  emulator: Emulator,
+  options: DashScopeHonoOptions = {},
+): Promise<App> {
+  const mw = honoDashscope({ ...baseOptions(emulator), ...options });
+  const app = new Hono().use(mw).get('/app/hello', (c) => c.text('hello'));
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  return listen('hono', server, [mw.handler]);
+}
+
+/**
+ * The apps that hand the handler a Fetch `Request`, whose URL parser normalises (or refuses)
+ * some request targets before any handler sees them.
+ */
+export const VIA_REQUEST: readonly string[] = ['fetch', 'hono'];
 
 /** What a raw exchange produced. */
 export interface RawAnswer {

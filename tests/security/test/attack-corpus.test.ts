@@ -20,7 +20,9 @@ import {
   startExpressApp,
   startFastifyApp,
   startFetchApp,
+  startHonoApp,
   startNodeApp,
+  VIA_REQUEST,
 } from './apps.js';
 
 interface Entry {
@@ -52,6 +54,7 @@ beforeAll(async () => {
     await startExpressApp(emulator),
     await startNodeApp(emulator),
     await startFetchApp(emulator),
+    await startHonoApp(emulator),
   );
   for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
     apps.push(await startFastifyApp(emulator, name));
@@ -92,14 +95,14 @@ describe('attack corpus', () => {
     expect(new Set(corpus.entries.map((e) => e.name)).size).toBe(corpus.entries.length);
   });
 
-  for (const server of ['express', 'node:http', 'fetch', ...Object.keys(FASTIFY_APPS)]) {
+  for (const server of ['express', 'node:http', 'fetch', 'hono', ...Object.keys(FASTIFY_APPS)]) {
     describe(server, () => {
       it.each(corpus.entries)('$category: $name', async (entry) => {
         const app = apps.find((a) => a.name === server)!;
         const answer = await sendRaw(app.port, entry.raw);
-        if (server === 'fetch' && !reachesFetchUnchanged(entry.raw)) {
-          // The runtime (here: the WHATWG URL and Request the bridge builds, as Bun, Deno and
-          // Next.js do) normalised the target or refused the request before the handler saw
+        if (VIA_REQUEST.includes(server) && !reachesFetchUnchanged(entry.raw)) {
+          // The runtime (here: the WHATWG URL and Request the bridge or @hono/node-server
+          // builds, as Bun, Deno and Next.js do) normalised the target or refused the request before the handler saw
           // it: the handler answers the request it was given, which reaches nobody upstream
           // unless it is a well-formed API call on the configured origin.
           expect(answer.status === 'closed' || answer.status < 500, answer.text.slice(0, 200)).toBe(

@@ -30,6 +30,7 @@ import {
   startExpressApp,
   startFastifyApp,
   startFetchApp,
+  startHonoApp,
   startNodeApp,
   TENANT_KEY,
 } from './apps.js';
@@ -203,13 +204,20 @@ const INFERENCE_FAULTS: EmulatorFault[] = [
   { type: 'stream-cut', afterChunks: 1 },
 ];
 
-type Kind = 'express' | 'node:http' | 'fetch' | keyof typeof FASTIFY_APPS;
-const KINDS: Kind[] = ['express', 'node:http', 'fetch', ...(Object.keys(FASTIFY_APPS) as Kind[])];
+type Kind = 'express' | 'node:http' | 'fetch' | 'hono' | keyof typeof FASTIFY_APPS;
+const KINDS: Kind[] = [
+  'express',
+  'node:http',
+  'fetch',
+  'hono',
+  ...(Object.keys(FASTIFY_APPS) as Kind[]),
+];
 
 async function startAppsFor(kind: Kind): Promise<App> {
   if (kind === 'node:http') return startNodeApp(emulator);
   if (kind === 'express') return startExpressApp(emulator);
   if (kind === 'fetch') return startFetchApp(emulator);
+  if (kind === 'hono') return startHonoApp(emulator);
   return startFastifyApp(emulator, kind);
 }
 
@@ -226,7 +234,7 @@ afterAll(async () => {
 });
 
 describe('key-leak sweep', () => {
-  it('drives every route of every mount (Express), of node:http, Fastify 4/5 and the fetch handler', async () => {
+  it('drives every route of every mount (Express), of node:http, Fastify 4/5, the fetch handler and Hono', async () => {
     const app = await startExpressApp(emulator, [
       {
         path: '/guarded',
@@ -266,7 +274,12 @@ describe('key-leak sweep', () => {
       authorize: (req) => req.headers.get('x-user') !== 'throw' || Promise.reject(new Error(KEY)),
     });
     for (const request of routeRequests('')) await exchange(fetchApp, request);
-    await Promise.all([app.close(), node.close(), fetchApp.close()]);
+    const hono = await startHonoApp(emulator, {
+      cors: { origins: ['https://app.example'] },
+      authorize: (c) => c.req.header('x-user') !== 'throw' || Promise.reject(new Error(KEY)),
+    });
+    for (const request of routeRequests('')) await exchange(hono, request);
+    await Promise.all([app.close(), node.close(), fetchApp.close(), hono.close()]);
     for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
       const fastify = await startFastifyApp(emulator, name);
       for (const request of routeRequests('')) await exchange(fastify, request);
