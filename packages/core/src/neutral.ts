@@ -17,12 +17,12 @@ export type { RetryContext } from './retry.js';
  */
 export { DEFAULT_RETRY, resolveRetryOptions, retrying } from './retry.js';
 export { DEFAULT_STORE_TIMEOUT_MS } from './store/guard.js';
-export type { Flight } from './token/single-flight.js';
-export { SingleFlight, waitWithSignal } from './token/single-flight.js';
 export type { SharedStore } from './store/types.js';
 export { DELETE_IF_EQUALS_SCRIPT } from './store/types.js';
 export type { MintWithTimingOptions, TimedToken } from './token/mint.js';
 export { DEFAULT_EXPIRE_IN_SECONDS, MAX_EXPIRE_IN_SECONDS } from './token/mint.js';
+export type { Flight } from './token/single-flight.js';
+export { SingleFlight, waitWithSignal } from './token/single-flight.js';
 export { createTokenProvider, mintToken, mintTokenWithTiming } from './token/with-fetch.js';
 export type { FetchTransportOptions } from './transport/fetch.js';
 export { fetchTransport } from './transport/fetch.js';

@@ -85,7 +85,9 @@ function upgradeListenerFor(
 }
 
 const plugin: FastifyPluginAsync<DashScopeFastifyOptions> = async (app, options) => {
-  const handler = createDashScopeHandler<FastifyRequest>(withUpgradeContext(options, upgradeRequest));
+  const handler = createDashScopeHandler<FastifyRequest>(
+    withUpgradeContext(options, upgradeRequest),
+  );
   // Registered more than once on one instance (several prefixes), the first registration
   // provides `app.dashscope` and `request.dashscope`.
   if (!app.hasDecorator('dashscope')) app.decorate('dashscope', handler);
