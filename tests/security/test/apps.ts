@@ -9,6 +9,7 @@
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import {
   createDashScopeHandler,
   type DashScopeHandler,
@@ -27,6 +28,7 @@ import fastify5 from 'fastify';
 import fastify4 from 'fastify4';
 import { Hono } from 'hono';
 import { nodeListener } from '../../../packages/fetch/test/node-bridge.js';
+import { type Runtime, startRuntimeServer } from '../../integration/test/runtimes.js';
 
 /** The permanent key: random-looking, so that no 8-character fragment occurs by chance. */
 export const PERMANENT_KEY = 'sk-Sx4Kv9Qd2Lr7-Tz1Wm8Bn5Hc3Fj6';
@@ -106,7 +108,6 @@ export interface App {
   name: string;
   url: string;
   port: number;
-  server: Server;
   /** The handlers mounted, for stats. */
   handlers: Watched[];
   close(): Promise<void>;
@@ -120,7 +121,6 @@ async function listen(name: string, server: Server, handlers: Watched[]) {
     name,
     url: `http://127.0.0.1:${port}`,
     port,
-    server,
     handlers,
     async close() {
       server.closeAllConnections();
@@ -251,10 +251,39 @@ export async function startHonoApp(
 }
 
 /**
+ * The fetch handler served by real Bun or real Deno (`fixtures/fetch-handler.mjs`, through the
+ * integration suite's harness). Its process is out of reach of the socket capture and of
+ * `stats()`: what it sent is what the client received (a test adds it to `captured.sent`), its
+ * log lines are its stderr (added to `captured.logs` on close).
+ */
+export async function startRuntimeApp(emulator: Emulator, runtime: Runtime): Promise<App> {
+  const server = await startRuntimeServer(runtime, FETCH_HANDLER_SCRIPT, {
+    env: { SECURITY_API_KEY: PERMANENT_KEY, SECURITY_BASE_URL: emulator.url },
+  });
+  return {
+    name: runtime,
+    url: server.base,
+    port: server.port,
+    handlers: [],
+    async close() {
+      captured.logs.push(...server.stderr().split('\n').filter(Boolean));
+      await server.close();
+    },
+  };
+}
+
+const FETCH_HANDLER_SCRIPT = fileURLToPath(
+  new URL('../fixtures/fetch-handler.mjs', import.meta.url),
+);
+
+/** The runtimes whose real binaries serve the fetch handler in these suites. */
+export const RUNTIME_APPS: readonly Runtime[] = ['bun', 'deno'];
+
+/**
  * The apps that hand the handler a Fetch `Request`, whose URL parser normalises (or refuses)
  * some request targets before any handler sees them.
  */
-export const VIA_REQUEST: readonly string[] = ['fetch', 'hono'];
+export const VIA_REQUEST: readonly string[] = ['fetch', 'hono', 'bun', 'deno'];
 
 /** What a raw exchange produced. */
 export interface RawAnswer {
