@@ -44,7 +44,8 @@ describe('pnpm bench', () => {
     ));
     markdown = await readFile(path.join(dir, 'RESULTS.md'), 'utf8');
     results = JSON.parse(await readFile(path.join(dir, 'results.json'), 'utf8'));
-  });
+    // As long as the run may take (five contenders, each started and warmed up for 1 s).
+  }, 100_000);
 
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
