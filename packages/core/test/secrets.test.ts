@@ -57,11 +57,16 @@ describe('the permanent key never appears in an error', () => {
       ['pre-aborted signal', () => mint({ signal: AbortSignal.abort() })],
       [
         'aborted mid-request',
-        () => {
+        async () => {
           emulator().fault('tokens', { type: 'hang' });
+          emulator().clearRequests();
           const controller = new AbortController();
-          setTimeout(() => controller.abort(), 50);
-          return mint({ signal: controller.signal });
+          // Abort once the request has arrived: a request aborted on a timer can still reach
+          // the emulator later and take the next path's fault.
+          const minting = mint({ signal: controller.signal });
+          await emulator().waitForRequest((r) => r.route === 'tokens');
+          controller.abort();
+          return minting;
         },
       ],
       [

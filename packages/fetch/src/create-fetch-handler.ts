@@ -31,6 +31,7 @@ import {
   tokenAfterUnauthorized,
   tokenAnswer,
   transportFailureAnswer,
+  unauthorizedUpstreamAnswer,
   withFreshKey,
 } from '@dashscope-token/core/neutral';
 import { toResponse } from './answer.js';
@@ -49,6 +50,19 @@ const CLIENT_GONE: ErrorAnswer = Object.freeze({
  * function to call once the body ended or was cancelled.
  */
 type Settle = (relayWith: (release: () => void) => void) => void;
+
+/** Model Studio's 401 body, for its request id: at most 64 KiB, cancelled beyond. */
+async function readRefusal(response: Response): Promise<string> {
+  if (response.body === null) return '';
+  try {
+    const read = await readUpTo(response.body, REFUSAL_BYTES, REFUSAL_BYTES);
+    return read.done ? new TextDecoder().decode(read.bytes) : '';
+  } catch {
+    return '';
+  }
+}
+
+const REFUSAL_BYTES = 64 * 1024;
 
 /** The mount-relative target of a `Request`: its path and query, exactly as serialised. */
 function targetOf(url: string): string {
@@ -221,13 +235,10 @@ export function createFetchHandler<Ctx = Request>(
       signal: upstreamAbort.signal,
     };
     let outcome = await exchange(fetchImpl, upstream);
-    if (
-      outcome.kind === 'answer' &&
-      outcome.response.status === 401 &&
-      !(body instanceof ReadableStream)
-    ) {
+    const refusedKey = outcome.kind === 'answer' && outcome.response.status === 401;
+    if (refusedKey && !(body instanceof ReadableStream)) {
       // The injected key was refused (expired early, revoked): once more with a fresh one.
-      outcome.response.body?.cancel().catch(() => {});
+      if (outcome.kind === 'answer') outcome.response.body?.cancel().catch(() => {});
       const fresh = await tokenAfterUnauthorized(
         provider,
         apiKey,
@@ -242,6 +253,20 @@ export function createFetchHandler<Ctx = Request>(
         ...upstream,
         headers: withFreshKey(headers, fresh.token),
       });
+    } else if (refusedKey) {
+      // A streamed body cannot be sent again; the next request gets a fresh key.
+      provider.invalidate(apiKey);
+    }
+    if (outcome.kind === 'answer' && outcome.response.status === 401) {
+      // Never relayed: it is the server's key that failed, not the client's.
+      release();
+      const refused = outcome.response;
+      const text = await readRefusal(refused);
+      return fail(
+        unauthorizedUpstreamAnswer((name) => refused.headers.get(name) ?? undefined, text, [
+          apiKey,
+        ]),
+      );
     }
     if (outcome.kind !== 'answer') {
       release();

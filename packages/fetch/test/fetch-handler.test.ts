@@ -302,6 +302,21 @@ describe('fetch handler: keys', () => {
     expect(chats[1]?.body).toBe(JSON.stringify(CHAT_BODY));
   });
 
+  it("answers 502 InvalidApiKey with x-should-retry: false and Model Studio's request id when the replay is refused too", async () => {
+    h = await startHarness();
+    h.emulator.fault('chat', { type: 'invalid-api-key' }, 2);
+    const compatible = await call(h, request(CHAT_PATH, { json: CHAT_BODY }));
+    expect(compatible.status).toBe(502);
+    expect(JSON.parse(compatible.text).error.code).toBe('invalid_api_key');
+    expect(compatible.headers.get('x-should-retry')).toBe('false');
+    expect(compatible.headers.get('x-request-id')).toBe(inference(h)[1]?.id);
+    h.emulator.fault('generation', { type: 'invalid-api-key' }, 2);
+    const native = await call(h, request(NATIVE_PATH, { json: NATIVE_BODY }));
+    expect(native.status).toBe(502);
+    expect(JSON.parse(native.text)).toMatchObject({ code: 'InvalidApiKey' });
+    expect(native.headers.get('x-should-retry')).toBe('false');
+  });
+
   it('injects a key with the streaming floor into streams and shares one key per tenant', async () => {
     h = await startHarness({
       apiKey: (req) => (req.headers.get('x-tenant') === 'b' ? SECOND_KEY : PERMANENT_KEY),

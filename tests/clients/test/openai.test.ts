@@ -117,6 +117,23 @@ describe('openai SDK through the proxy', () => {
     );
   });
 
+  it("raises a 502 InvalidApiKey at once, without retries, when the server's key is refused", async () => {
+    // A client with the SDK's default retries: the proxy says the answer is not retryable.
+    const retrying = new OpenAI({ apiKey: CLIENT_KEY, baseURL: stack.compatibleBase });
+    stack.emulator.clearRequests();
+    stack.emulator.fault('chat', { type: 'invalid-api-key' }, 10);
+    const error = await retrying.chat.completions
+      .create({ model: 'qwen-plus', messages: [{ role: 'user', content: 'hi' }] })
+      .catch((e: unknown) => e);
+    stack.emulator.clearFaults();
+    expect(error).toBeInstanceOf(OpenAI.InternalServerError);
+    expect(error).not.toBeInstanceOf(OpenAI.AuthenticationError);
+    expect((error as InstanceType<typeof OpenAI.APIError>).status).toBe(502);
+    expect((error as InstanceType<typeof OpenAI.APIError>).code).toBe('invalid_api_key');
+    // One client call, one replay with a fresh key: two chat requests upstream, not six.
+    expect(stack.emulator.requests.filter((r) => r.route === 'chat')).toHaveLength(2);
+  });
+
   it('raises NotFoundError model_not_found for an unknown or miscased model', async () => {
     for (const model of ['no-such-model', 'Qwen-Plus']) {
       const error = await client.chat.completions

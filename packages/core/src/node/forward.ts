@@ -245,9 +245,3 @@ export function forward(
     }
   });
 }
-
-/** Relays a held-back upstream 401 unchanged (minus hop-by-hop and cookie headers). */
-export function relayHeld(res: ServerResponse, headers: IncomingHttpHeaders, body: Buffer): void {
-  writeHeadKeepingVary(res, 401, filterResponseHeaders(headers).headers);
-  res.end(body);
-}

@@ -12,6 +12,7 @@ import {
   INTERNAL_ERROR,
   payloadTooLargeAnswer,
   transportFailureAnswer,
+  unauthorizedUpstreamAnswer,
 } from '../policy/answers.js';
 import type { HandlerConfig } from '../policy/config.js';
 import {
@@ -35,7 +36,7 @@ import {
   serialiseParsedBody,
 } from './body.js';
 import { isClientGone } from './client-gone.js';
-import { type ForwardOutcome, forward, relayHeld } from './forward.js';
+import { type ForwardOutcome, forward } from './forward.js';
 
 /** Everything the proxy needs besides the request. */
 export interface ProxyContext<Ctx> {
@@ -185,11 +186,11 @@ export async function handleProxyRoute<Ctx>(
     body,
     headersTimeout: config.headersTimeoutMs,
     bodyTimeout: config.bodyTimeoutMs,
-    holdUnauthorized: isReplayable(body),
+    // A 401 to the injected key is never relayed: it is the server's key that failed.
+    holdUnauthorized: true,
   };
   let outcome: ForwardOutcome = await forward(proxy.dispatcher, upstream, res);
-  if (outcome.kind === 'unauthorized') {
-    const held = outcome;
+  if (outcome.kind === 'unauthorized' && isReplayable(body)) {
     const fresh = await tokenAfterUnauthorized(
       provider,
       apiKey,
@@ -200,14 +201,19 @@ export async function handleProxyRoute<Ctx>(
     if (gone(res)) return;
     outcome = await forward(
       proxy.dispatcher,
-      { ...upstream, headers: withFreshKey(headers, fresh.token), holdUnauthorized: false },
+      { ...upstream, headers: withFreshKey(headers, fresh.token) },
       res,
     );
-    if (outcome.kind === 'unauthorized') {
-      // Not reachable (holdUnauthorized is false); relay what was held, to be safe.
-      relayHeld(res, held.headers, held.body);
-      return;
-    }
+  } else if (outcome.kind === 'unauthorized') {
+    // A streamed body cannot be sent again; the next request gets a fresh key.
+    provider.invalidate(apiKey);
+  }
+  if (outcome.kind === 'unauthorized') {
+    return sendError(
+      res,
+      dialect,
+      unauthorizedUpstreamAnswer(outcome.headers, outcome.body.toString('utf8'), [apiKey]),
+    );
   }
   if (outcome.kind === 'failed') {
     sendError(res, dialect, upstreamFailureAnswer(outcome.error, config.maxBodyBytes));

@@ -4,6 +4,7 @@
  * an executor writes an {@link Answer} onto a `ServerResponse`, a raw socket or a `Response`.
  */
 import { isDashScopeError, redactSecrets } from '../errors.js';
+import { type AnswerHeaders, errorFromAnswer } from '../upstream-errors.js';
 
 /**
  * Which error shape a route speaks: Model Studio's `{code, message, request_id}` (native API and
@@ -18,6 +19,14 @@ export interface ErrorAnswer {
   code: string;
   message: string;
   retryAfterSeconds?: number;
+  /**
+   * Whether the same request may succeed if sent again. `false` adds `x-should-retry: false`,
+   * which the OpenAI SDKs obey (they otherwise retry 408, 409, 429 and 5xx answers).
+   * @default true for 408, 429 and 5xx but 501; false otherwise
+   */
+  retryable?: boolean;
+  /** The request id to answer with (Model Studio's, when the failure came from it). */
+  requestId?: string;
   /** Extra response headers (e.g. `Allow`, `Connection: close`). */
   headers?: Readonly<Record<string, string>>;
 }
@@ -81,6 +90,43 @@ function openAiType(status: number): string {
   return 'invalid_request_error';
 }
 
+/** Whether `answer` invites the same request again (see {@link ErrorAnswer.retryable}). */
+export function isRetryable(answer: ErrorAnswer): boolean {
+  if (answer.retryable !== undefined) return answer.retryable;
+  const status = answer.status;
+  return status === 408 || status === 429 || (status >= 500 && status !== 501);
+}
+
+/**
+ * 502 `InvalidApiKey`: Model Studio refused the temporary key the server injected (for an HTTP
+ * call also after one replay with a fresh key). It is the server's key that failed, so the
+ * client gets no 401 (which SDKs read as "your key is wrong") and no invitation to retry.
+ */
+export function injectedKeyRefusedAnswer(requestId?: string): ErrorAnswer {
+  const answer: ErrorAnswer = {
+    status: 502,
+    code: 'InvalidApiKey',
+    message:
+      "Model Studio rejected the temporary key injected for this request (the client's " +
+      'credentials are not the problem); check the configured key and its region.',
+    retryable: false,
+  };
+  if (requestId !== undefined) answer.requestId = requestId;
+  return answer;
+}
+
+/**
+ * {@link injectedKeyRefusedAnswer} for Model Studio's 401 answer (`headers`, `body`), with its
+ * request id; the body itself is not passed on.
+ */
+export function unauthorizedUpstreamAnswer(
+  headers: AnswerHeaders,
+  body: string,
+  secrets: readonly string[],
+): ErrorAnswer {
+  return injectedKeyRefusedAnswer(errorFromAnswer(401, headers, body, secrets).requestId);
+}
+
 /** The JSON body of `answer` in `dialect`. */
 export function errorBody(dialect: ErrorDialect, answer: ErrorAnswer, requestId: string): string {
   if (dialect === 'openai') {
@@ -100,7 +146,7 @@ export function errorBody(dialect: ErrorDialect, answer: ErrorAnswer, requestId:
 export function errorAnswer(
   dialect: ErrorDialect,
   error: ErrorAnswer,
-  requestId: string = newRequestId(),
+  requestId: string = error.requestId ?? newRequestId(),
 ): Answer {
   const body = errorBody(dialect, error, requestId);
   const headers: Record<string, string> = {
@@ -112,6 +158,7 @@ export function errorAnswer(
   if (error.retryAfterSeconds !== undefined) {
     headers['retry-after'] = String(Math.max(0, Math.ceil(error.retryAfterSeconds)));
   }
+  if (!isRetryable(error)) headers['x-should-retry'] = 'false';
   if (error.headers) {
     for (const name in error.headers) headers[name] = error.headers[name]!;
   }
@@ -181,25 +228,28 @@ export function failureAnswer(
   let status = error.status;
   if (site === 'hook') {
     if (status < 400 || status > 599) status = 500;
+  } else if (site === 'websocket-refusal' && (status === 401 || error.code === 'InvalidApiKey')) {
+    return injectedKeyRefusedAnswer(error.requestId);
   } else if (status === 401 || error.code === 'InvalidApiKey') {
-    return {
+    const refused: ErrorAnswer = {
       status: 502,
-      code: site === 'token' ? error.code : 'InvalidApiKey',
+      code: error.code,
       message:
-        site === 'token'
-          ? "Model Studio rejected the server's API key (the client's credentials are not the problem); " +
-            'check the configured key and its region.'
-          : "Model Studio rejected the temporary key injected for this WebSocket (the client's " +
-            'credentials are not the problem); check the configured key and its region.',
+        "Model Studio rejected the server's API key (the client's credentials are not the problem); " +
+        'check the configured key and its region.',
+      retryable: false,
     };
+    if (error.requestId !== undefined) refused.requestId = error.requestId;
+    return refused;
   } else if (status === 429 || (site === 'token' && error.code.startsWith('Throttling'))) {
     return { status: 429, code: error.code, message, retryAfterSeconds: retryAfter ?? 1 };
   } else if (site === 'token') {
     if (status >= 400 && status < 500) status = error.upstreamStatus === undefined ? 500 : 502;
     if (status < 400 || status > 599) status = 500;
   }
-  const answer: ErrorAnswer = { status, code: error.code, message };
+  const answer: ErrorAnswer = { status, code: error.code, message, retryable: error.retryable };
   if (retryAfter !== undefined) answer.retryAfterSeconds = retryAfter;
+  if (error.requestId !== undefined) answer.requestId = error.requestId;
   return answer;
 }
 

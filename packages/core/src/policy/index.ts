@@ -24,10 +24,13 @@ export {
   errorBody,
   failureAnswer,
   INTERNAL_ERROR,
+  injectedKeyRefusedAnswer,
+  isRetryable,
   NOT_FOUND,
   newRequestId,
   payloadTooLargeAnswer,
   transportFailureAnswer,
+  unauthorizedUpstreamAnswer,
   utf8Length,
 } from './answers.js';
 export type { HandlerConfig, HandlerTokenProviders } from './config.js';

@@ -282,13 +282,45 @@ describe('proxy: tenants, replay and bodies', () => {
     expect(chats[1]?.body).toBe(JSON.stringify(CHAT_BODY));
   });
 
-  it('passes a 401 through unchanged when the streamed body cannot be replayed', async () => {
+  it('answers 502 InvalidApiKey, not retryable, when the streamed body cannot be replayed; the next request gets a fresh key', async () => {
     h = await startHarness({ handler: { proxy: { replayBufferBytes: 0 } } });
+    expect((await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY))).status).toBe(200);
+    h.emulator.clearRequests();
     h.emulator.fault('chat', { type: 'invalid-api-key' });
     const answer = await send(h.url, 'POST', CHAT_PATH, { ...json(CHAT_BODY), chunked: true });
-    expect(answer.status).toBe(401);
+    expect(answer.status).toBe(502);
     expect(JSON.parse(answer.text).error.code).toBe('invalid_api_key');
+    expect(answer.headers['x-should-retry']).toBe('false');
+    const [refused] = inference(h);
+    expect(answer.headers['x-request-id']).toBe(refused?.id);
     expect(inference(h)).toHaveLength(1);
+    const next = await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY));
+    expect(next.status).toBe(200);
+    const [, retried] = inference(h);
+    expect(retried?.headers.authorization).not.toBe(refused?.headers.authorization);
+  });
+
+  it("answers 502 InvalidApiKey in the route's dialect, with Model Studio's request id and x-should-retry: false, when the replay is refused too", async () => {
+    // The server's key failed (revoked): a client holding no key must not read it as its own
+    // 401, and the OpenAI SDK must not retry it.
+    h = await startHarness();
+    h.emulator.fault('chat', { type: 'invalid-api-key' }, 2);
+    const compatible = await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY));
+    expect(compatible.status).toBe(502);
+    expect(JSON.parse(compatible.text).error).toMatchObject({
+      code: 'invalid_api_key',
+      type: 'server_error',
+    });
+    expect(compatible.headers['x-should-retry']).toBe('false');
+    const chats = inference(h);
+    expect(chats).toHaveLength(2);
+    expect(compatible.headers['x-request-id']).toBe(chats[1]?.id);
+    h.emulator.fault('generation', { type: 'invalid-api-key' }, 2);
+    const native = await send(h.url, 'POST', NATIVE_PATH, json(NATIVE_BODY));
+    expect(native.status).toBe(502);
+    expect(JSON.parse(native.text)).toMatchObject({ code: 'InvalidApiKey' });
+    expect(JSON.parse(native.text).request_id).toBe(native.headers['x-request-id']);
+    expect(native.headers['x-should-retry']).toBe('false');
   });
 
   it('re-serialises a body a body parser already consumed', async () => {
