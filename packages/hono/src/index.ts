@@ -50,9 +50,8 @@ export interface DashScopeMiddleware extends MiddlewareHandler {
 async function unreadRequest(c: Context): Promise<Request> {
   const raw = c.req.raw;
   if (!raw.bodyUsed) return raw;
-  const cached = Object.keys(c.req.bodyCache).length > 0;
-  // Read straight from `raw` (not through a cache): the handler answers 500 without details.
-  if (!cached) return raw;
+  // Read from `raw` itself, the body is gone: the proxy cannot read it and answers 500.
+  if (Object.keys(c.req.bodyCache).length === 0) return raw;
   const body = await c.req.arrayBuffer();
   const headers = new Headers(raw.headers);
   headers.delete('content-length');
