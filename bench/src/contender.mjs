@@ -20,7 +20,8 @@ import {
 } from './workload.mjs';
 
 const [fullName, upstream] = process.argv.slice(2);
-// `node-ours:<file>` (likewise `express-ours:<file>`, `koa-ours:<file>`, `fastify-ours:<file>`) runs the contender
+// `node-ours:<file>` (likewise `express-ours:<file>`, `koa-ours:<file>`, `fastify-ours:<file>`,
+// `hono-ours:<file>`) runs the contender
 // against another build of the package it uses (core, or the adapter), e.g. a saved copy of
 // packages/core/dist/index.js: A/B comparisons of an optimisation.
 const [name, otherBuild] = fullName.split(/:(.*)/s);
@@ -99,8 +100,19 @@ const builders = {
     return { server: createAdaptorServer({ fetch: app.fetch }) };
   },
 
-  // 'hono-ours' goes here: Hono 4 + `app.use(dashscopeToken())` from @dashscope-token/hono (the
-  // fetch handler) on @hono/node-server, served like 'hono-proxy'; with `tokenStats`.
+  /** Hono 4 + @dashscope-token/hono (`app.use(dashscopeToken())`, the fetch handler) on @hono/node-server. */
+  async 'hono-ours'() {
+    const { Hono } = await import('hono');
+    const { createAdaptorServer } = await import('@hono/node-server');
+    const { dashscopeToken } = await ours('@dashscope-token/hono');
+    const middleware = dashscopeToken({ apiKey: BENCH_API_KEY, baseUrl: upstream });
+    const app = new Hono();
+    app.use(middleware);
+    return {
+      server: createAdaptorServer({ fetch: app.fetch }),
+      tokenStats: () => middleware.handler.provider.stats(),
+    };
+  },
 
   /** Fastify + @dashscope-token/fastify (`app.register(dashscopeToken)`). */
   async 'fastify-ours'() {

@@ -37,7 +37,7 @@ const CONTENDERS = {
   'hono-proxy': 'Hono + hono/proxy proxy()',
   'express-ours': 'Express + @dashscope-token/express',
   'fastify-ours': 'Fastify + @dashscope-token/fastify',
-  // 'hono-ours': 'Hono + @dashscope-token/hono', with @dashscope-token/hono (also in the defaults).
+  'hono-ours': 'Hono + @dashscope-token/hono',
   'koa-ours': 'Koa + @dashscope-token/koa',
   'node-ours': 'node:http + createDashScopeHandler',
   'node-ours-limits': 'node:http + createDashScopeHandler, per-client limits on',
@@ -52,6 +52,7 @@ const DEFAULT_CONTENDERS = [
   'hono-proxy',
   'express-ours',
   'fastify-ours',
+  'hono-ours',
   'koa-ours',
   'node-ours',
   'node-ours-limits',

@@ -1,6 +1,6 @@
 /**
  * Smoke test of the bench harness itself (not a benchmark: no speed is asserted). Runs one tiny
- * round with the direct path, node:http + core and the Fastify and Hono contenders, and checks
+ * round with the direct path, node:http + core and the Fastify and Hono contenders (Hono with ours too), and checks
  * that a results table comes out with positive req/s.
  */
 import { execFile } from 'node:child_process';
@@ -33,7 +33,7 @@ describe('pnpm bench', () => {
         // autocannon reports req/s per whole second: a run under 1 s can report 0.
         '1',
         '--only',
-        'direct,node-ours,fastify-ours,hono-proxy',
+        'direct,node-ours,fastify-ours,hono-proxy,hono-ours',
         '--phases',
         'throughput',
         '--out',
@@ -45,7 +45,8 @@ describe('pnpm bench', () => {
     ));
     markdown = await readFile(path.join(dir, 'RESULTS.md'), 'utf8');
     results = JSON.parse(await readFile(path.join(dir, 'results.json'), 'utf8'));
-  });
+    // As long as the run may take (five contenders, each started and warmed up for 1 s).
+  }, 100_000);
 
   afterAll(async () => {
     if (dir) await rm(dir, { recursive: true, force: true });
@@ -58,11 +59,12 @@ describe('pnpm bench', () => {
     expect(markdown).toContain('| node:http + createDashScopeHandler |');
     expect(markdown).toContain('| Fastify + @dashscope-token/fastify |');
     expect(markdown).toContain('| Hono + hono/proxy proxy() |');
+    expect(markdown).toContain('| Hono + @dashscope-token/hono |');
     expect(markdown).toContain(`Node: ${process.version}`);
   });
 
   it('measures positive req/s, without errors, for each contender', () => {
-    for (const name of ['direct', 'node-ours', 'fastify-ours', 'hono-proxy']) {
+    for (const name of ['direct', 'node-ours', 'fastify-ours', 'hono-proxy', 'hono-ours']) {
       const [run] = results.throughput[name];
       expect(run.rps).toBeGreaterThan(0);
       expect(run.ok).toBeGreaterThan(0);

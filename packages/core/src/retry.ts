@@ -27,6 +27,8 @@ function invalid(message: string): DashScopeError {
 /**
  * Fills in and checks a retry policy.
  * @throws DashScopeError `InvalidParameter`
+ *
+ * @internal Shared with the sibling packages through `@dashscope-token/core/neutral`.
  */
 export function resolveRetryOptions(
   retry: RetryOptions | false | undefined,
@@ -120,6 +122,8 @@ export interface RetryContext {
 /**
  * Runs `attempt` until it succeeds, fails with an error that is not `retryable`, runs out of
  * attempts, or the next wait would end past `maxElapsedMs`; then rejects with the last error.
+ *
+ * @internal Shared with the sibling packages through `@dashscope-token/core/neutral`.
  */
 export async function retrying<T>(
   attempt: (attemptNumber: number) => Promise<T>,

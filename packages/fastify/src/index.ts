@@ -6,6 +6,7 @@ import {
   type DashScopeHandlerOptions,
   type HandlerGetTokenOptions,
   type TemporaryToken,
+  withUpgradeContext,
 } from '@dashscope-token/core';
 import type {
   FastifyInstance,
@@ -15,7 +16,7 @@ import type {
   onRequestHookHandler,
 } from 'fastify';
 import fp from 'fastify-plugin';
-import { withUpgradeRequest } from './upgrade-request.js';
+import { upgradeRequest } from './upgrade-request.js';
 
 /** What the plugin puts on `request.dashscope` for the app's own route handlers. */
 export interface DashScopeRequestApi {
@@ -86,7 +87,9 @@ function upgradeListenerFor(
 }
 
 const plugin: FastifyPluginAsync<DashScopeFastifyOptions> = async (app, options) => {
-  const handler = createDashScopeHandler<FastifyRequest>(withUpgradeRequest(options));
+  const handler = createDashScopeHandler<FastifyRequest>(
+    withUpgradeContext(options, upgradeRequest),
+  );
   // Registered more than once on one instance (several prefixes), the first registration
   // provides `app.dashscope` and `request.dashscope`.
   if (!app.hasDecorator('dashscope')) app.decorate('dashscope', handler);

@@ -1,5 +1,4 @@
 import type { IncomingMessage } from 'node:http';
-import type { DashScopeHandlerOptions } from '@dashscope-token/core';
 import type { FastifyRequest } from 'fastify';
 
 /**
@@ -21,12 +20,4 @@ export function upgradeRequest(req: IncomingMessage): FastifyRequest {
     query: Object.fromEntries(new URLSearchParams(q < 0 ? '' : url.slice(q + 1))),
     ip: req.socket?.remoteAddress ?? '',
   } as unknown as FastifyRequest;
-}
-
-/** The options with {@link upgradeRequest} as the default `websocket.context`. */
-export function withUpgradeRequest(
-  options: DashScopeHandlerOptions<FastifyRequest>,
-): DashScopeHandlerOptions<FastifyRequest> {
-  if (options.websocket === false || options.websocket?.context !== undefined) return options;
-  return { ...options, websocket: { ...options.websocket, context: upgradeRequest } };
 }

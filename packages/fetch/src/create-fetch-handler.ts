@@ -76,12 +76,17 @@ function targetOf(url: string): string {
 
 /**
  * The client address in what a runtime passes `fetch` besides the request: Deno's
- * `ServeHandlerInfo` (`remoteAddr.hostname`) or Bun's `Server` (`requestIP(request).address`).
+ * `ServeHandlerInfo` (`remoteAddr.hostname`), Bun's `Server` (`requestIP(request).address`), or
+ * `@hono/node-server`'s bindings (`incoming.socket.remoteAddress`). Adapters pass what they get
+ * (Hono: `c.env`).
  */
-function runtimeInfo(request: Request, runtime: unknown): HandleInfo | undefined {
+export function runtimeInfo(request: Request, runtime: unknown): HandleInfo | undefined {
   if (typeof runtime !== 'object' || runtime === null) return undefined;
   const deno = (runtime as { remoteAddr?: { hostname?: unknown } }).remoteAddr?.hostname;
   if (typeof deno === 'string') return { clientAddress: deno };
+  const node = (runtime as { incoming?: { socket?: { remoteAddress?: unknown } } }).incoming?.socket
+    ?.remoteAddress;
+  if (typeof node === 'string') return { clientAddress: node };
   const bun = runtime as { requestIP?: (request: Request) => { address?: unknown } | null };
   if (typeof bun.requestIP !== 'function') return undefined;
   try {
@@ -318,6 +323,26 @@ export function createFetchHandler<Ctx = Request>(
     return response;
   }
 
+  /**
+   * The answer to a `Request` its runtime builds lazily and cannot build (`@hono/node-server`
+   * for an absolute-form target with credentials, which no `Request` may carry: reading its
+   * body throws): planned as the absolute-form target it was sent as, hence refused (400).
+   */
+  function unreadableAnswer(request: Request): Response | undefined {
+    try {
+      void request.body;
+      return undefined;
+    } catch {
+      const plan = planRequest(config, {
+        method: request.method,
+        url: request.url,
+        headers: {},
+        upgradeUnavailable: true,
+      });
+      return plan.kind === 'answer' ? toResponse(plan.answer, plan.cors) : undefined;
+    }
+  }
+
   async function route(
     request: Request,
     context: Ctx | undefined,
@@ -340,7 +365,9 @@ export function createFetchHandler<Ctx = Request>(
         return toResponse(plan.answer, plan.cors);
       case 'token':
         return tokenRoute(ctx, plan.cors, client);
-      case 'proxy':
+      case 'proxy': {
+        const unreadable = unreadableAnswer(request);
+        if (unreadable !== undefined) return unreadable;
         return proxyRoute(
           request,
           ctx,
@@ -351,6 +378,7 @@ export function createFetchHandler<Ctx = Request>(
           settle,
           client,
         );
+      }
     }
   }
 

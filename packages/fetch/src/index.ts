@@ -9,5 +9,5 @@ export type {
   TokenRouteOptions,
 } from '@dashscope-token/core/neutral';
 export { DashScopeError, isDashScopeError } from '@dashscope-token/core/neutral';
-export { createFetchHandler } from './create-fetch-handler.js';
+export { createFetchHandler, runtimeInfo } from './create-fetch-handler.js';
 export type { FetchHandler, FetchHandlerOptions, FetchHandlerStats, HandleInfo } from './types.js';

@@ -3,9 +3,13 @@
  * timeout, normalise failures, and retry the retryable ones, each attempt signed anew with a
  * new date and nonce (and the gateway's clock after `InvalidTimeStamp.*`).
  */
-import { DashScopeError, isDashScopeError } from '@dashscope-token/core/neutral';
+import {
+  DashScopeError,
+  isDashScopeError,
+  resolveRetryOptions,
+  retrying,
+} from '@dashscope-token/core/neutral';
 import type { ResolvedClientOptions } from './client-options.js';
-import { resolveRetryOptions, retrying } from './core-internals.js';
 import { resolveCredentials } from './credentials.js';
 import { easError } from './eas-errors.js';
 import { encodePathSegment } from './percent-encode.js';

@@ -2,9 +2,8 @@
  * The endpoint and token of each EAS service, from `DescribeService`, cached and refreshed,
  * one lookup in flight per service; what a proxy in front of EAS services needs.
  */
-import { DashScopeError } from '@dashscope-token/core/neutral';
+import { DashScopeError, SingleFlight, waitWithSignal } from '@dashscope-token/core/neutral';
 import type { PaiEasClientOptions } from './client-options.js';
-import { SingleFlight, waitWithSignal } from './core-internals.js';
 import { describeService } from './describe-service.js';
 import { checkEasName } from './names.js';
 

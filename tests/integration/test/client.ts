@@ -19,36 +19,17 @@ function recordHeaders(status: number, headers: Iterable<[string, string]>): voi
  * `fetch`, recording the response. The body is passed through as it streams (nothing is
  * buffered), so streaming tests see chunks as the server sends them.
  */
-export const recordingFetch: typeof fetch = async (input, init) => {
-  const response = await fetch(input, init);
-  recordHeaders(response.status, response.headers.entries());
-  if (!response.body) return response;
-  const decoder = new TextDecoder();
-  const tap = new TransformStream<Uint8Array, Uint8Array>({
-    transform(chunk, controller) {
-      transcript.push(decoder.decode(chunk, { stream: true }));
-      controller.enqueue(chunk);
-    },
-  });
-  const body = response.body.pipeThrough(tap);
-  const copy = new Response(body, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
-  // `new Response` drops the URL; the openai SDK does not need it, but keep it for messages.
-  Object.defineProperty(copy, 'url', { value: response.url });
-  return copy;
-};
+export const recordingFetch: typeof fetch = (input, init) => recordingFetchVia(fetch)(input, init);
 
-/** POST JSON with {@link recordingFetch}. */
+/** POST JSON with {@link recordingFetch}, or with `send` (a {@link recordingFetchVia}). */
 export function postJson(
   url: string,
   body: unknown,
   headers: Record<string, string> = {},
   signal?: AbortSignal,
+  send: typeof fetch = recordingFetch,
 ): Promise<Response> {
-  return recordingFetch(url, {
+  return send(url, {
     method: 'POST',
     headers: { 'content-type': 'application/json', ...headers },
     body: JSON.stringify(body),
@@ -157,4 +138,60 @@ export function chunkReader(response: Response) {
     },
     cancel: () => reader.cancel().catch(() => {}),
   };
+}
+
+/**
+ * `fetch` through `transport` (a handler called directly) instead of a socket, recording the
+ * response like {@link recordingFetch}.
+ */
+export function recordingFetchVia(transport: typeof fetch = fetch): typeof fetch {
+  return async (input, init) => {
+    const response = await transport(input, init);
+    recordHeaders(response.status, response.headers.entries());
+    if (!response.body) return response;
+    const decoder = new TextDecoder();
+    const tap = new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        transcript.push(decoder.decode(chunk, { stream: true }));
+        controller.enqueue(chunk);
+      },
+    });
+    const copy = new Response(response.body.pipeThrough(tap), {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+    // `new Response` drops the URL; the openai SDK does not need it, but keep it for messages.
+    Object.defineProperty(copy, 'url', { value: response.url });
+    return copy;
+  };
+}
+
+/**
+ * Raw request bytes as the `Request` a Fetch runtime would make of them, sent through
+ * `transport`: the request line and headers parsed as an HTTP/1.1 server would; a request no
+ * `Request` can carry (an invalid URL or header value) is answered 400, as the runtime would.
+ */
+export async function rawViaRequest(transport: typeof fetch, raw: string): Promise<RawResponse> {
+  const headEnd = raw.indexOf('\r\n\r\n');
+  const lines = raw.slice(0, headEnd < 0 ? raw.length : headEnd).split('\r\n');
+  const [method = 'GET', target = '/'] = lines[0]!.split(' ');
+  let response: Response;
+  try {
+    const headers = new Headers();
+    for (const line of lines.slice(1)) {
+      const colon = line.indexOf(':');
+      if (colon > 0) headers.append(line.slice(0, colon), line.slice(colon + 1).trim());
+    }
+    const url = target.startsWith('/')
+      ? `http://${headers.get('host') ?? '127.0.0.1'}${target}`
+      : target;
+    const request = new Request(url, { method, headers });
+    response = await transport(request);
+  } catch {
+    response = new Response(null, { status: 400 });
+  }
+  const text = `HTTP/1.1 ${response.status}\r\n${[...response.headers].map(([n, v]) => `${n}: ${v}`).join('\r\n')}\r\n\r\n${await response.text()}`;
+  transcript.push(text);
+  return { status: response.status, text };
 }

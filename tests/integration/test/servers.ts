@@ -1,75 +1,75 @@
 /**
  * One factory per server kind (Express 4, Express 5, Koa 2, Koa 3, Fastify 4, Fastify 5, plain
- * node:http, the fetch handler behind a node:http bridge), each
- * starting the same app on 127.0.0.1:0: the DashScope middleware mounted at the root and
- * under extra mount paths (one of them behind a JSON body parser), plus a few app routes
- * that use `getToken()` and show that other middleware keeps working.
+ * node:http, Hono on `@hono/node-server`, the fetch handler behind a node:http bridge, called
+ * directly, and served by real Bun and real Deno), each starting the same app
+ * (`fixtures/matrix-app.mjs`): the DashScope middleware mounted at the root and under extra
+ * mount paths (one of them behind a JSON body parser), plus a few app routes that use
+ * `getToken()` and show that other middleware keeps working. In-process kinds listen on
+ * 127.0.0.1:0; the direct kind has no socket and gives the suite its own `fetch` and `raw`.
  */
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import {
-  createDashScopeHandler,
-  type DashScopeHandler,
-  type DashScopeHandlerOptions,
-} from '@dashscope-token/core';
+import { createDashScopeHandler } from '@dashscope-token/core';
 import { dashscopeToken as expressDashscope } from '@dashscope-token/express';
 import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
-import { createFetchHandler, type FetchHandler } from '@dashscope-token/fetch';
+import { createFetchHandler } from '@dashscope-token/fetch';
+import { dashscopeToken as honoDashscope } from '@dashscope-token/hono';
 import { dashscopeToken as koaDashscope } from '@dashscope-token/koa';
+import { serve as honoServe } from '@hono/node-server';
 import { bodyParser as koaBodyParser } from '@koa/bodyparser';
 import type { Request } from 'express';
 import express5 from 'express';
 import express4 from 'express4';
 import fastify5, { type FastifyInstance, type FastifyRequest } from 'fastify';
 import fastify4 from 'fastify4';
+import { Hono, type Context as HonoContext } from 'hono';
 import type { Context } from 'koa';
 import Koa3 from 'koa';
 import mount from 'koa-mount';
 import Koa2 from 'koa2';
 import { nodeListener } from '../../../packages/fetch/test/node-bridge.js';
+import {
+  APP_ROUTES,
+  type AppConfig,
+  appMounts,
+  fetchApp,
+  type HeaderReader,
+  tokenSummary,
+} from '../fixtures/matrix-app.mjs';
+import { type RawResponse, rawViaRequest } from './client.js';
+import { type Runtime, startRuntimeServer } from './runtimes.js';
 
-/** Reads a request header through the framework's own context object (req or ctx). */
-export type HeaderReader = (ctx: unknown, name: string) => string | undefined;
-
-/** One instance of the middleware. */
-export interface MountSpec {
-  /** Framework mount path (`app.use(path, mw)`, `koa-mount`); `''` = the root. */
-  path: '' | `/${string}`;
-  /** Put the framework's JSON body parser in front of the middleware. */
-  parseBody?: boolean;
-  // biome-ignore lint/suspicious/noExplicitAny: the context type differs per framework.
-  options: DashScopeHandlerOptions<any>;
-}
-
-/** What the shared suite asks every server kind to serve. */
-export type AppSpec = (header: HeaderReader) => MountSpec[];
+export type { AppConfig, HeaderReader, MountSpec } from '../fixtures/matrix-app.mjs';
+export { APP_ROUTES } from '../fixtures/matrix-app.mjs';
 
 /** A started app. */
 export interface RunningServer {
-  /** `http://127.0.0.1:PORT` */
+  /** `http://127.0.0.1:PORT` (for the direct kind, an origin that is never connected to). */
   base: string;
+  /** The TCP port (0 for the direct kind). */
   port: number;
-  /** The handlers, in the order of the mounts. */
-  handlers: (DashScopeHandler<unknown> | FetchHandler<unknown>)[];
-  /** Errors the app's error handling saw (Express error handler, Koa try/catch). */
-  appErrors: unknown[];
+  /**
+   * How a client reaches this app when it is not over a socket (the direct kind calls the
+   * handler with the `Request`); `undefined` = the global `fetch`.
+   */
+  fetch?: typeof fetch;
+  /** Sends raw request bytes when there is no socket (see `client.ts` `rawRequest`). */
+  raw?: (raw: string) => Promise<RawResponse>;
+  /** Errors the app's error handling saw so far (Express error handler, Koa try/catch, …). */
+  appErrors(): Promise<unknown[]>;
   close(): Promise<void>;
 }
 
 export interface ServerKind {
   name: string;
-  start(spec: AppSpec): Promise<RunningServer>;
+  /**
+   * The requests reach the handler as a Fetch `Request`, whose URL parser normalises (or
+   * refuses) some request targets before any handler sees them.
+   */
+  viaRequest?: boolean;
+  start(config: AppConfig): Promise<RunningServer>;
 }
-
-/**
- * App routes served by every kind:
- * - `GET /app/token` → `{ token_prefix, expires_at }` from `req.dashscope.getToken()` /
- *   `ctx.state.dashscope.getToken()` (the token itself stays on the server).
- * - `GET /app/hello` → `hello` (requests outside the prefix fall through).
- * - `GET /app/boom` → the route throws; the app's error handling answers 500 `boom`.
- */
-export const APP_ROUTES = { token: '/app/token', hello: '/app/hello', boom: '/app/boom' };
 
 async function listen(server: Server): Promise<number> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -84,15 +84,13 @@ async function closeServer(server: Server): Promise<void> {
 function running(
   server: Server,
   port: number,
-  handlers: RunningServer['handlers'],
   appErrors: unknown[],
   closeMiddleware: () => Promise<unknown>,
 ): RunningServer {
   return {
     base: `http://127.0.0.1:${port}`,
     port,
-    handlers,
-    appErrors,
+    appErrors: async () => appErrors,
     async close() {
       await closeServer(server);
       await closeMiddleware();
@@ -100,18 +98,14 @@ function running(
   };
 }
 
-function tokenSummary(token: { token: string; expiresAt: number }) {
-  return { token_prefix: token.token.slice(0, 3), expires_at: token.expiresAt };
-}
-
 function expressKind(name: string, express: typeof express5): ServerKind {
   return {
     name,
-    async start(spec) {
+    async start(config) {
       const header: HeaderReader = (req, n) => (req as Request).get(n);
       const app = express();
       const appErrors: unknown[] = [];
-      const middlewares = spec(header).map((m) => {
+      const middlewares = appMounts(config, header).map((m) => {
         const mw = expressDashscope(m.options);
         if (m.parseBody) app.use(m.path || '/', express.json({ limit: '1mb' }));
         app.use(m.path || '/', mw);
@@ -138,12 +132,8 @@ function expressKind(name: string, express: typeof express5): ServerKind {
       );
       const server = createServer(app);
       const port = await listen(server);
-      return running(
-        server,
-        port,
-        middlewares.map((mw) => mw.handler as DashScopeHandler<unknown>),
-        appErrors,
-        () => Promise.all(middlewares.map((mw) => mw.close())),
+      return running(server, port, appErrors, () =>
+        Promise.all(middlewares.map((mw) => mw.close())),
       );
     },
   };
@@ -152,7 +142,7 @@ function expressKind(name: string, express: typeof express5): ServerKind {
 function koaKind(name: string, Koa: typeof Koa3): ServerKind {
   return {
     name,
-    async start(spec) {
+    async start(config) {
       const header: HeaderReader = (ctx, n) => (ctx as Context).get(n) || undefined;
       const app = new Koa();
       const appErrors: unknown[] = [];
@@ -167,7 +157,7 @@ function koaKind(name: string, Koa: typeof Koa3): ServerKind {
           ctx.body = 'boom';
         }
       });
-      const middlewares = spec(header).map((m) => {
+      const middlewares = appMounts(config, header).map((m) => {
         const mw = koaDashscope(m.options);
         if (m.path) {
           if (m.parseBody) app.use(mount(m.path, koaBodyParser({ jsonLimit: '1mb' })));
@@ -192,12 +182,8 @@ function koaKind(name: string, Koa: typeof Koa3): ServerKind {
       });
       const server = createServer(app.callback());
       const port = await listen(server);
-      return running(
-        server,
-        port,
-        middlewares.map((mw) => mw.handler as DashScopeHandler<unknown>),
-        appErrors,
-        () => Promise.all(middlewares.map((mw) => mw.close())),
+      return running(server, port, appErrors, () =>
+        Promise.all(middlewares.map((mw) => mw.close())),
       );
     },
   };
@@ -212,19 +198,17 @@ function koaKind(name: string, Koa: typeof Koa3): ServerKind {
 function fastifyKind(name: string, Fastify: typeof fastify5): ServerKind {
   return {
     name,
-    async start(spec) {
+    async start(config) {
       const header: HeaderReader = (request, n) => {
         const value = (request as FastifyRequest).headers[n.toLowerCase()];
         return Array.isArray(value) ? value.join(', ') : value;
       };
       const app = Fastify({ bodyLimit: 1024 * 1024 }) as unknown as FastifyInstance;
       const appErrors: unknown[] = [];
-      for (const m of spec(header)) {
+      for (const m of appMounts(config, header)) {
         const prefix = `${m.path}${m.options.prefix ?? '/dashscope'}`;
         await app.register(fastifyDashscope, { ...m.options, prefix });
       }
-      // `app.dashscope` is the first registration's handler (the root mount's).
-      const handlers = [app.dashscope as DashScopeHandler<unknown>];
       app.get(APP_ROUTES.token, async (request) =>
         tokenSummary(await request.dashscope.getToken()),
       );
@@ -238,7 +222,7 @@ function fastifyKind(name: string, Fastify: typeof fastify5): ServerKind {
       });
       await app.ready();
       const port = await listen(app.server);
-      return running(app.server, port, handlers, appErrors, () => app.close());
+      return running(app.server, port, appErrors, () => app.close());
     },
   };
 }
@@ -254,12 +238,15 @@ async function readJson(req: IncomingMessage): Promise<unknown> {
 /** Plain node:http: the core handler itself, mounted by hand (strip the path, pass `url`). */
 const nodeHttpKind: ServerKind = {
   name: 'node:http',
-  async start(spec) {
+  async start(config) {
     const header: HeaderReader = (req, n) => {
       const value = (req as IncomingMessage).headers[n.toLowerCase()];
       return Array.isArray(value) ? value.join(', ') : value;
     };
-    const mounts = spec(header).map((m) => ({ ...m, handler: createDashScopeHandler(m.options) }));
+    const mounts = appMounts(config, header).map((m) => ({
+      ...m,
+      handler: createDashScopeHandler(m.options),
+    }));
     const appErrors: unknown[] = [];
     const root = mounts.find((m) => !m.path);
 
@@ -314,12 +301,8 @@ const nodeHttpKind: ServerKind = {
       else route(req, res).catch(fail(res));
     });
     const port = await listen(server);
-    return running(
-      server,
-      port,
-      mounts.map((m) => m.handler as DashScopeHandler<unknown>),
-      appErrors,
-      () => Promise.all(mounts.map((m) => m.handler.close())),
+    return running(server, port, appErrors, () =>
+      Promise.all(mounts.map((m) => m.handler.close())),
     );
   },
 };
@@ -327,58 +310,129 @@ const nodeHttpKind: ServerKind = {
 /** The Fetch API's `Request` (not Express's). */
 type WebRequest = globalThis.Request;
 
+const requestHeader: HeaderReader = (request, n) =>
+  (request as WebRequest).headers.get(n) ?? undefined;
+
 /**
- * The fetch handler (`@dashscope-token/fetch`), one per mount with the mount path in its
- * `prefix`, served by node:http through a minimal Request/Response bridge; the app's own
- * routes are Fetch handlers too. There is no body parser in front of it (`/parsed` gets the
- * raw body) and `authorize`/`apiKey` get the `Request`.
+ * One fetch handler (`@dashscope-token/fetch`) per mount, the mount path in its `prefix`, and
+ * the app's routes as Fetch handlers too (`fetchApp`). There is no body parser in front of it
+ * (`/parsed` gets the raw body) and `authorize`/`apiKey` get the `Request`.
  */
-const fetchKind: ServerKind = {
+function startFetchApp(config: AppConfig) {
+  const handlers = appMounts(config, requestHeader).map((m) =>
+    createFetchHandler<unknown>({
+      ...m.options,
+      prefix: `${m.path}${m.options.prefix ?? '/dashscope'}`,
+    }),
+  );
+  return { ...fetchApp(handlers), close: () => Promise.all(handlers.map((h) => h.close())) };
+}
+
+/** The fetch handler served by node:http through a minimal Request/Response bridge. */
+const fetchBridgeKind: ServerKind = {
   name: 'fetch (node:http bridge)',
-  async start(spec) {
-    const header: HeaderReader = (request, n) =>
-      (request as WebRequest).headers.get(n) ?? undefined;
-    const mounts = spec(header).map((m) =>
-      createFetchHandler<unknown>({
-        ...m.options,
-        prefix: `${m.path}${m.options.prefix ?? '/dashscope'}`,
-      }),
-    );
-    const appErrors: unknown[] = [];
-    const root = mounts[0]!;
-    async function routes(request: WebRequest): Promise<Response> {
-      const path = new URL(request.url).pathname;
-      if (request.method === 'GET' && path === APP_ROUTES.token) {
-        return Response.json(tokenSummary(await root.getToken(request)));
-      }
-      if (request.method === 'GET' && path === APP_ROUTES.hello) {
-        return new Response('hello', { headers: { 'content-type': 'text/plain' } });
-      }
-      if (request.method === 'GET' && path === APP_ROUTES.boom) throw new Error('boom');
-      return new Response('not found', { status: 404 });
-    }
-    async function app(request: WebRequest): Promise<Response> {
-      try {
-        return await routes(request);
-      } catch (error) {
-        appErrors.push(error);
-        return new Response('boom', { status: 500, headers: { 'content-type': 'text/plain' } });
-      }
-    }
-    async function handle(request: WebRequest): Promise<Response | undefined> {
-      for (const handler of mounts) {
-        const response = await handler.handle(request);
-        if (response !== undefined) return response;
-      }
-      return undefined;
-    }
-    const server = createServer(nodeListener(handle, app));
+  viaRequest: true,
+  async start(config) {
+    const app = startFetchApp(config);
+    const server = createServer(nodeListener(app.handle, app.app));
     const port = await listen(server);
-    return running(server, port, mounts, appErrors, () =>
-      Promise.all(mounts.map((m) => m.close())),
-    );
+    return running(server, port, app.errors, app.close);
   },
 };
+
+/**
+ * The fetch handler called directly, as Next.js calls a route handler: the suite's requests
+ * become `new Request(…)` handed to it, and its `Response` is what the client reads; no socket.
+ */
+const fetchDirectKind: ServerKind = {
+  name: 'fetch (direct calls)',
+  viaRequest: true,
+  async start(config) {
+    const app = startFetchApp(config);
+    const call: typeof fetch = (input, init) => app.fetch(new Request(input, init));
+    return {
+      base: 'http://direct.invalid',
+      port: 0,
+      fetch: call,
+      raw: (raw) => rawViaRequest(call, raw),
+      appErrors: async () => app.errors,
+      close: async () => {
+        await app.close();
+      },
+    };
+  },
+};
+
+/**
+ * Hono 4 on `@hono/node-server`: `app.use(dashscopeToken(…))` per mount, the mount path in its
+ * `prefix` (Hono does not strip it) and as the middleware's path filter; a `parseBody` mount
+ * has a middleware before it that reads JSON bodies with `c.req.json()`.
+ */
+const honoKind: ServerKind = {
+  name: 'hono (@hono/node-server)',
+  viaRequest: true,
+  async start(config) {
+    const header: HeaderReader = (c, n) => (c as HonoContext).req.header(n);
+    const app = new Hono();
+    const appErrors: unknown[] = [];
+    const middlewares = appMounts(config, header).map((m) => {
+      const mw = honoDashscope({
+        ...m.options,
+        prefix: `${m.path}${m.options.prefix ?? '/dashscope'}`,
+      });
+      const path = m.path ? `${m.path}/*` : '*';
+      if (m.parseBody) {
+        app.use(path, async (c, next) => {
+          if (c.req.header('content-type')?.startsWith('application/json')) await c.req.json();
+          await next();
+        });
+      }
+      app.use(path, mw);
+      return mw;
+    });
+    app.get(APP_ROUTES.token, async (c) =>
+      c.json(tokenSummary(await c.get('dashscope').getToken())),
+    );
+    app.get(APP_ROUTES.hello, (c) => c.text('hello'));
+    app.get(APP_ROUTES.boom, () => {
+      throw new Error('boom');
+    });
+    app.onError((error, c) => {
+      appErrors.push(error);
+      return c.text('boom', 500);
+    });
+    let server!: Server;
+    const port = await new Promise<number>((resolve) => {
+      server = honoServe({ fetch: app.fetch, port: 0, hostname: '127.0.0.1' }, (info) =>
+        resolve(info.port),
+      ) as Server;
+    });
+    return running(server, port, appErrors, () => Promise.all(middlewares.map((mw) => mw.close())));
+  },
+};
+
+/**
+ * The fetch handler served by a real runtime (`fixtures/matrix-fetch.mjs`: the same app, each
+ * mount's `handler.fetch` called by `Bun.serve` / `Deno.serve` with its second argument).
+ */
+function runtimeKind(runtime: Runtime): ServerKind {
+  return {
+    name: `fetch (real ${runtime === 'bun' ? 'Bun' : 'Deno'})`,
+    viaRequest: true,
+    async start(config) {
+      const server = await startRuntimeServer(runtime, 'matrix-fetch.mjs', {
+        env: { MATRIX_BASE_URL: config.baseUrl, MATRIX_KEY_A: config.keyA },
+      });
+      return {
+        base: server.base,
+        port: server.port,
+        appErrors: async () =>
+          (await (await fetch(`${server.base}/app/errors`)).json()) as unknown[],
+        close: () => server.close(),
+      };
+    },
+  };
+}
 
 /** Every server kind of the matrix. */
 export const SERVER_KINDS: ServerKind[] = [
@@ -389,5 +443,9 @@ export const SERVER_KINDS: ServerKind[] = [
   fastifyKind('fastify 4', fastify4 as unknown as typeof fastify5),
   fastifyKind('fastify 5', fastify5),
   nodeHttpKind,
-  fetchKind,
+  honoKind,
+  fetchBridgeKind,
+  fetchDirectKind,
+  runtimeKind('bun'),
+  runtimeKind('deno'),
 ];

@@ -1,13 +1,15 @@
 /**
  * The apps under attack: Express 5 with `dashscopeToken()`, Fastify 4 and 5 with the
- * `dashscopeToken` plugin and plain `node:http` with `createDashScopeHandler()`, all in front of
- * the emulator. Every byte either server writes to
+ * `dashscopeToken` plugin, plain `node:http` with `createDashScopeHandler()`, the fetch handler
+ * behind a node:http bridge and Hono on `@hono/node-server` with `dashscopeToken()` from
+ * `@dashscope-token/hono`, all in front of the emulator. Every byte either server writes to
  * a client socket and every line given to the handler's logger is captured, so a test can
  * search them for the permanent key.
  */
 import http, { type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo, Socket } from 'node:net';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import {
   createDashScopeHandler,
   type DashScopeHandler,
@@ -21,10 +23,14 @@ import type { Emulator } from '@dashscope-token/emulator';
 import { dashscopeToken } from '@dashscope-token/express';
 import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
 import { createFetchHandler, type FetchHandlerOptions } from '@dashscope-token/fetch';
+import { type DashScopeHonoOptions, dashscopeToken as honoDashscope } from '@dashscope-token/hono';
+import { createAdaptorServer } from '@hono/node-server';
 import express, { type Request } from 'express';
 import fastify5 from 'fastify';
 import fastify4 from 'fastify4';
+import { Hono } from 'hono';
 import { nodeListener } from '../../../packages/fetch/test/node-bridge.js';
+import { type Runtime, startRuntimeServer } from '../../integration/test/runtimes.js';
 
 /** The permanent key: random-looking, so that no 8-character fragment occurs by chance. */
 export const PERMANENT_KEY = 'sk-Sx4Kv9Qd2Lr7-Tz1Wm8Bn5Hc3Fj6';
@@ -104,7 +110,6 @@ export interface App {
   name: string;
   url: string;
   port: number;
-  server: Server;
   /** The handlers mounted, for stats. */
   handlers: Watched[];
   close(): Promise<void>;
@@ -118,7 +123,6 @@ async function listen(name: string, server: Server, handlers: Watched[]) {
     name,
     url: `http://127.0.0.1:${port}`,
     port,
-    server,
     handlers,
     async close() {
       server.closeAllConnections();
@@ -247,6 +251,52 @@ export async function startFetchApp(
   const server = http.createServer(nodeListener(handler.fetch));
   return listen('fetch', server, [handler]);
 }
+
+/** Hono 4 on `@hono/node-server` with `app.use(dashscopeToken())` (routes under /dashscope). */
+export async function startHonoApp(
+  emulator: Emulator,
+  options: DashScopeHonoOptions = {},
+): Promise<App> {
+  const mw = honoDashscope({ ...baseOptions(emulator), ...options });
+  const app = new Hono().use(mw).get('/app/hello', (c) => c.text('hello'));
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server;
+  return listen('hono', server, [mw.handler]);
+}
+
+/**
+ * The fetch handler served by real Bun or real Deno (`fixtures/fetch-handler.mjs`, through the
+ * integration suite's harness). Its process is out of reach of the socket capture and of
+ * `stats()`: what it sent is what the client received (a test adds it to `captured.sent`), its
+ * log lines are its stderr (added to `captured.logs` on close).
+ */
+export async function startRuntimeApp(emulator: Emulator, runtime: Runtime): Promise<App> {
+  const server = await startRuntimeServer(runtime, FETCH_HANDLER_SCRIPT, {
+    env: { SECURITY_API_KEY: PERMANENT_KEY, SECURITY_BASE_URL: emulator.url },
+  });
+  return {
+    name: runtime,
+    url: server.base,
+    port: server.port,
+    handlers: [],
+    async close() {
+      captured.logs.push(...server.stderr().split('\n').filter(Boolean));
+      await server.close();
+    },
+  };
+}
+
+const FETCH_HANDLER_SCRIPT = fileURLToPath(
+  new URL('../fixtures/fetch-handler.mjs', import.meta.url),
+);
+
+/** The runtimes whose real binaries serve the fetch handler in these suites. */
+export const RUNTIME_APPS: readonly Runtime[] = ['bun', 'deno'];
+
+/**
+ * The apps that hand the handler a Fetch `Request`, whose URL parser normalises (or refuses)
+ * some request targets before any handler sees them.
+ */
+export const VIA_REQUEST: readonly string[] = ['fetch', 'hono', 'bun', 'deno'];
 
 /** What a raw exchange produced. */
 export interface RawAnswer {

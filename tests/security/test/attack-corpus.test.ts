@@ -16,11 +16,15 @@ import {
   FASTIFY_APPS,
   keyFragments,
   PERMANENT_KEYS,
+  RUNTIME_APPS,
   sendRaw,
   startExpressApp,
   startFastifyApp,
   startFetchApp,
+  startHonoApp,
   startNodeApp,
+  startRuntimeApp,
+  VIA_REQUEST,
 } from './apps.js';
 
 interface Entry {
@@ -52,7 +56,9 @@ beforeAll(async () => {
     await startExpressApp(emulator),
     await startNodeApp(emulator),
     await startFetchApp(emulator),
+    await startHonoApp(emulator),
   );
+  for (const runtime of RUNTIME_APPS) apps.push(await startRuntimeApp(emulator, runtime));
   for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
     apps.push(await startFastifyApp(emulator, name));
   }
@@ -92,19 +98,35 @@ describe('attack corpus', () => {
     expect(new Set(corpus.entries.map((e) => e.name)).size).toBe(corpus.entries.length);
   });
 
-  for (const server of ['express', 'node:http', 'fetch', ...Object.keys(FASTIFY_APPS)]) {
+  for (const server of [
+    'express',
+    'node:http',
+    'fetch',
+    'hono',
+    ...RUNTIME_APPS,
+    ...Object.keys(FASTIFY_APPS),
+  ]) {
     describe(server, () => {
       it.each(corpus.entries)('$category: $name', async (entry) => {
         const app = apps.find((a) => a.name === server)!;
         const answer = await sendRaw(app.port, entry.raw);
-        if (server === 'fetch' && !reachesFetchUnchanged(entry.raw)) {
-          // The runtime (here: the WHATWG URL and Request the bridge builds, as Bun, Deno and
-          // Next.js do) normalised the target or refused the request before the handler saw
+        // A runtime's own process is out of reach of the socket capture: record what came back.
+        if (app.handlers.length === 0) captured.sent.push(answer.text);
+        // Bun's and Deno's own HTTP parsers are not Node's: each answers some entries itself with
+        // another status (400 for 431, 505, a closed connection) and hands others on, mended
+        // (Deno: a bare LF as a line end, HTTP/1.1 without Host), so every entry is judged as
+        // a normalised one there.
+        const runtime = (RUNTIME_APPS as readonly string[]).includes(server);
+        if (runtime || (VIA_REQUEST.includes(server) && !reachesFetchUnchanged(entry.raw))) {
+          // The runtime (here: the WHATWG URL and Request the bridge or @hono/node-server
+          // builds, as Bun, Deno and Next.js do) normalised the target or refused the request before the handler saw
           // it: the handler answers the request it was given, which reaches nobody upstream
           // unless it is a well-formed API call on the configured origin.
-          expect(answer.status === 'closed' || answer.status < 500, answer.text.slice(0, 200)).toBe(
-            true,
-          );
+          // (Bun answers a raw CR or NUL in the request line with 505 itself.)
+          expect(
+            answer.status === 'closed' || answer.status < 500 || answer.status === 505,
+            answer.text.slice(0, 200),
+          ).toBe(true);
           await expect
             .poll(() => app.handlers.reduce((n, h) => n + h.stats().activeRequests, 0))
             .toBe(0);

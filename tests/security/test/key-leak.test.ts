@@ -1,8 +1,9 @@
 /**
  * The key-leak sweep: drive every route, every error path and every upstream fault through
  * Express (several mounts: guarded, multi-tenant, allowModels, CORS, body parser, short TTLs,
- * an unreachable upstream), Fastify 4 and 5, plain node:http and the fetch handler (behind a
- * node:http → Request bridge), capture every byte written to a client socket and every line
+ * an unreachable upstream), Fastify 4 and 5, plain node:http, the fetch handler (behind a
+ * node:http → Request bridge, and served by real Bun and real Deno: what their clients received
+ * and their log lines on stderr) and Hono on `@hono/node-server`, capture every byte written to a client socket and every line
  * given to the logger, and search them for the permanent keys and every 8-character fragment
  * of them. Expected matches: 0. Log lines must also carry no
  * `Authorization` or `Cookie` value: not the client's, not an injected or vended `st-` key.
@@ -18,6 +19,7 @@ import {
   startEmulator,
 } from '@dashscope-token/emulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Runtime } from '../../integration/test/runtimes.js';
 import {
   type App,
   captured,
@@ -26,11 +28,14 @@ import {
   PERMANENT_KEY,
   PERMANENT_KEYS,
   type RawAnswer,
+  RUNTIME_APPS,
   sendRaw,
   startExpressApp,
   startFastifyApp,
   startFetchApp,
+  startHonoApp,
   startNodeApp,
+  startRuntimeApp,
   TENANT_KEY,
 } from './apps.js';
 
@@ -65,6 +70,8 @@ function raw(
 
 async function exchange(app: App, request: string): Promise<RawAnswer> {
   const answer = await sendRaw(app.port, request, 1500);
+  // A runtime's own process is out of reach of the socket capture: record what came back.
+  if (app.handlers.length === 0) captured.sent.push(answer.text);
   exchanges++;
   statuses.set(answer.status, (statuses.get(answer.status) ?? 0) + 1);
   return answer;
@@ -203,13 +210,22 @@ const INFERENCE_FAULTS: EmulatorFault[] = [
   { type: 'stream-cut', afterChunks: 1 },
 ];
 
-type Kind = 'express' | 'node:http' | 'fetch' | keyof typeof FASTIFY_APPS;
-const KINDS: Kind[] = ['express', 'node:http', 'fetch', ...(Object.keys(FASTIFY_APPS) as Kind[])];
+type Kind = 'express' | 'node:http' | 'fetch' | 'hono' | Runtime | keyof typeof FASTIFY_APPS;
+const KINDS: Kind[] = [
+  'express',
+  'node:http',
+  'fetch',
+  'hono',
+  ...RUNTIME_APPS,
+  ...(Object.keys(FASTIFY_APPS) as Kind[]),
+];
 
 async function startAppsFor(kind: Kind): Promise<App> {
   if (kind === 'node:http') return startNodeApp(emulator);
   if (kind === 'express') return startExpressApp(emulator);
   if (kind === 'fetch') return startFetchApp(emulator);
+  if (kind === 'hono') return startHonoApp(emulator);
+  if (kind === 'bun' || kind === 'deno') return startRuntimeApp(emulator, kind);
   return startFastifyApp(emulator, kind);
 }
 
@@ -226,7 +242,7 @@ afterAll(async () => {
 });
 
 describe('key-leak sweep', () => {
-  it('drives every route of every mount (Express), of node:http, Fastify 4/5 and the fetch handler', async () => {
+  it('drives every route of every mount (Express), of node:http, Fastify 4/5, the fetch handler and Hono', async () => {
     const app = await startExpressApp(emulator, [
       {
         path: '/guarded',
@@ -266,7 +282,12 @@ describe('key-leak sweep', () => {
       authorize: (req) => req.headers.get('x-user') !== 'throw' || Promise.reject(new Error(KEY)),
     });
     for (const request of routeRequests('')) await exchange(fetchApp, request);
-    await Promise.all([app.close(), node.close(), fetchApp.close()]);
+    const hono = await startHonoApp(emulator, {
+      cors: { origins: ['https://app.example'] },
+      authorize: (c) => c.req.header('x-user') !== 'throw' || Promise.reject(new Error(KEY)),
+    });
+    for (const request of routeRequests('')) await exchange(hono, request);
+    await Promise.all([app.close(), node.close(), fetchApp.close(), hono.close()]);
     for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
       const fastify = await startFastifyApp(emulator, name);
       for (const request of routeRequests('')) await exchange(fastify, request);

@@ -14,7 +14,9 @@ export interface Flight<T> {
 
 const noop = (): void => {};
 
-/** The flights in progress, one per key. */
+/** The flights in progress, one per key. *
+ * @internal Shared with the sibling packages through `@dashscope-token/core/neutral`.
+ */
 export class SingleFlight<T> {
   readonly #flights = new Map<string, Flight<T>>();
 
@@ -58,6 +60,8 @@ export class SingleFlight<T> {
 /**
  * `promise`, or a rejection with `abortError()` as soon as `signal` fires (the promise itself
  * goes on for its other waiters).
+ *
+ * @internal Shared with the sibling packages through `@dashscope-token/core/neutral`.
  */
 export function waitWithSignal<T>(
   promise: Promise<T>,
