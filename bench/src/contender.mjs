@@ -105,7 +105,7 @@ const builders = {
     const { Hono } = await import('hono');
     const { createAdaptorServer } = await import('@hono/node-server');
     const { dashscopeToken } = await ours('@dashscope-token/hono');
-    const middleware = dashscopeToken({ apiKey: BENCH_API_KEY, baseUrl: upstream });
+    const middleware = dashscopeToken({ apiKey: BENCH_API_KEY, baseUrl: upstream, limits: false });
     const app = new Hono();
     app.use(middleware);
     return {
