@@ -1,6 +1,7 @@
 import {
   admit,
   appToken,
+  authorizeOnly,
   bearer,
   checkProxyBody,
   checkProxyMethod,
@@ -18,6 +19,7 @@ import {
   logRequest,
   NOT_FOUND,
   obtainToken,
+  paiEasProxyConfig,
   type ProxyMemo,
   type ProxyPlan,
   payloadTooLargeAnswer,
@@ -26,17 +28,23 @@ import {
   proxyTokenCall,
   type ReadBody,
   resolveHandlerConfig,
+  serviceGrant,
   type TemporaryToken,
   type TokenProviderOptions,
   tokenAfterUnauthorized,
   tokenAnswer,
   transportFailureAnswer,
   withFreshKey,
+  withServiceToken,
 } from '@dashscope-token/core/neutral';
 import { toResponse } from './answer.js';
 import { BodyTooLargeError, limitedStream, readUpTo } from './body.js';
 import { exchange, relay } from './forward.js';
+import { workbenchRoute } from './pai-eas-workbench.js';
 import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats } from './types.js';
+
+/** A refusal, with EAS's request id when EAS answered. */
+type Refusal = { refused: ErrorAnswer; requestId?: string };
 
 const CLIENT_GONE: ErrorAnswer = Object.freeze({
   status: 499,
@@ -99,7 +107,10 @@ function flatHeaders(headers: Headers): string[] {
 export function createFetchHandler<Ctx = Request>(
   options: FetchHandlerOptions<Ctx> = {},
 ): FetchHandler<Ctx> {
-  const config: HandlerConfig<Ctx> = resolveHandlerConfig(options, false);
+  const handlerConfig: HandlerConfig<Ctx> = resolveHandlerConfig(options, false);
+  const config = handlerConfig;
+  const paiEas = handlerConfig.paiEas;
+  const easConfig = paiEas === undefined ? undefined : paiEasProxyConfig(handlerConfig);
   const customFetch = options.fetch;
   const fetchImpl: typeof fetch = (input, init) => (customFetch ?? globalThis.fetch)(input, init);
   const transport = customFetch === undefined ? undefined : fetchTransport({ fetch: customFetch });
@@ -154,15 +165,25 @@ export function createFetchHandler<Ctx = Request>(
     query: string,
     cors: readonly string[],
     settle: Settle,
+    service?: string,
   ): Promise<Response> {
-    const fail = (error: ErrorAnswer) => toResponse(errorAnswer(dialect, error), cors);
+    const fail = (error: ErrorAnswer, requestId?: string) =>
+      toResponse(errorAnswer(dialect, error, requestId), cors);
     const method = request.method;
     const refusedMethod = checkProxyMethod(method);
     if (refusedMethod !== undefined) return fail(refusedMethod);
-    let admission = admit(config, ctx);
-    if (admission instanceof Promise) admission = await admission;
-    if ('refused' in admission) return fail(admission.refused);
-    const apiKey = admission.apiKey;
+    const eas = service === undefined ? undefined : paiEas;
+    const config = eas === undefined ? handlerConfig : easConfig!;
+    let apiKey = '';
+    if (eas === undefined) {
+      let admission = admit(config, ctx);
+      if (admission instanceof Promise) admission = await admission;
+      if ('refused' in admission) return fail(admission.refused);
+      apiKey = admission.apiKey;
+    } else {
+      const refused = await authorizeOnly(config.authorize, ctx);
+      if (refused !== undefined) return fail(refused.refused);
+    }
     const plan = planProxy(config, target, {
       method,
       rawHeaders: flatHeaders(request.headers),
@@ -189,21 +210,52 @@ export function createFetchHandler<Ctx = Request>(
     const checked = checkProxyBody(config, plan, query, read);
     if (!('streaming' in checked)) return fail(checked);
 
-    const call = proxyTokenCall(config, memo, apiKey, checked.streaming);
-    const token = await obtainToken(provider, { ...call, signal: request.signal });
-    if ('refused' in token) {
-      if (body instanceof ReadableStream) body.cancel().catch(() => {});
-      return fail(request.signal.aborted ? CLIENT_GONE : token.refused);
-    }
     // fetch sets the length of the body it sends; content-encoding of the answer is decoded by
     // fetch, so only identity is asked for.
-    const headers = completeUpstreamHeaders(
-      plan,
-      undefined,
-      checked.streaming,
-      bearer(memo, token.token),
-      true,
-    );
+    let url: string;
+    let headers: string[];
+    /** A fresh credential after a 401: the replay's URL and headers, or the refusal. */
+    let afterUnauthorized: () => Promise<{ url: string; headers: string[] } | Refusal>;
+    if (eas === undefined) {
+      const call = proxyTokenCall(config, memo, apiKey, checked.streaming);
+      const token = await obtainToken(provider, { ...call, signal: request.signal });
+      if ('refused' in token) {
+        if (body instanceof ReadableStream) body.cancel().catch(() => {});
+        return fail(request.signal.aborted ? CLIENT_GONE : token.refused);
+      }
+      url = config.origin + plan.upstreamPath;
+      headers = completeUpstreamHeaders(
+        plan,
+        undefined,
+        checked.streaming,
+        bearer(memo, token.token),
+        true,
+      );
+      afterUnauthorized = async () => {
+        const fresh = await tokenAfterUnauthorized(
+          provider,
+          apiKey,
+          token.token,
+          call.minValiditySeconds,
+        );
+        if ('refused' in fresh) return fresh;
+        return { url, headers: withFreshKey(headers, fresh.token) };
+      };
+    } else {
+      const grant = await serviceGrant(eas, service!, target, request.signal);
+      if ('refused' in grant) {
+        if (body instanceof ReadableStream) body.cancel().catch(() => {});
+        return fail(request.signal.aborted ? CLIENT_GONE : grant.refused, grant.requestId);
+      }
+      url = grant.origin + grant.path;
+      const base = completeUpstreamHeaders(plan, undefined, checked.streaming, '', true);
+      headers = withServiceToken(base, grant.token);
+      afterUnauthorized = async () => {
+        const fresh = await serviceGrant(eas, service!, target, undefined, grant);
+        if ('refused' in fresh) return fresh;
+        return { url: fresh.origin + fresh.path, headers: withServiceToken(base, fresh.token) };
+      };
+    }
     const upstreamAbort = new AbortController();
     const onClose = () => upstreamAbort.abort();
     request.signal.addEventListener('abort', onClose, { once: true });
@@ -213,7 +265,7 @@ export function createFetchHandler<Ctx = Request>(
       closing.signal.removeEventListener('abort', onClose);
     };
     const upstream = {
-      url: config.origin + plan.upstreamPath,
+      url,
       method,
       headers,
       body,
@@ -228,20 +280,12 @@ export function createFetchHandler<Ctx = Request>(
     ) {
       // The injected key was refused (expired early, revoked): once more with a fresh one.
       outcome.response.body?.cancel().catch(() => {});
-      const fresh = await tokenAfterUnauthorized(
-        provider,
-        apiKey,
-        token.token,
-        call.minValiditySeconds,
-      );
+      const fresh = await afterUnauthorized();
       if ('refused' in fresh) {
         release();
-        return fail(fresh.refused);
+        return fail(fresh.refused, fresh.requestId);
       }
-      outcome = await exchange(fetchImpl, {
-        ...upstream,
-        headers: withFreshKey(headers, fresh.token),
-      });
+      outcome = await exchange(fetchImpl, { ...upstream, ...fresh });
     }
     if (outcome.kind !== 'answer') {
       release();
@@ -290,6 +334,19 @@ export function createFetchHandler<Ctx = Request>(
         return tokenRoute(ctx, plan.cors);
       case 'proxy':
         return proxyRoute(request, ctx, plan.dialect, plan.target, plan.query, plan.cors, settle);
+      case 'pai-eas-workbench':
+        return workbenchRoute(request, ctx, handlerConfig.authorize, paiEas!, plan.cors);
+      case 'pai-eas-service':
+        return proxyRoute(
+          request,
+          ctx,
+          'dashscope',
+          plan.target,
+          plan.query,
+          plan.cors,
+          settle,
+          plan.service,
+        );
     }
   }
 

@@ -51,3 +51,5 @@ export {
   SIGNATURE_ALGORITHM,
   signRequest,
 } from './sign.js';
+export type { PaiEasOptions } from './routes.js';
+export { createPaiEas } from './routes.js';

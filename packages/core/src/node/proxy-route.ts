@@ -20,11 +20,18 @@ import {
   checkProxyMethod,
   completeUpstreamHeaders,
   type ProxyMemo,
+  type ProxyPlan,
   planProxy,
   proxyTokenCall,
   type ReadBody,
   withFreshKey,
 } from '../policy/proxy.js';
+import {
+  authorizeOnly,
+  type PaiEasConfig,
+  serviceGrant,
+  withServiceToken,
+} from '../policy/pai-eas.js';
 import type { TokenProvider } from '../types.js';
 import { sendError } from './answer.js';
 import {
@@ -44,6 +51,17 @@ export interface ProxyContext<Ctx> {
   dispatcher: Dispatcher;
   /** Per-handler memo of the hot path (`getToken` options and `Bearer` of the last key). */
   memo: { current?: ProxyMemo };
+  /** The PAI-EAS service calls, when `paiEas` is set. */
+  paiEas?: PaiEasProxy<Ctx>;
+}
+
+/** What proxying to PAI-EAS services needs besides the Model Studio proxy. */
+export interface PaiEasProxy<Ctx> {
+  config: PaiEasConfig<Ctx>;
+  /** The proxy's config without Model Studio's base path and `allowModels`. */
+  proxyConfig: HandlerConfig<Ctx, IncomingMessage>;
+  /** One dispatcher for every service origin. */
+  dispatcher: Dispatcher;
 }
 
 /** A parsed body handed over by an adapter (`undefined` = none). */
@@ -58,6 +76,8 @@ export interface ProxyRequest<Ctx> {
   target: string;
   query: string;
   parsed: ParsedBody | undefined;
+  /** An allow-listed PAI-EAS service: proxied to its endpoint with its token. */
+  service?: string;
 }
 
 /** How the node executor names an undici failure before any answer. */
@@ -109,15 +129,23 @@ export async function handleProxyRoute<Ctx>(
   request: ProxyRequest<Ctx>,
   proxy: ProxyContext<Ctx>,
 ): Promise<void> {
-  const { config, provider } = proxy;
-  const { dialect } = request;
+  const { provider } = proxy;
+  const { dialect, service } = request;
+  const eas = service === undefined ? undefined : proxy.paiEas;
+  const config = eas === undefined ? proxy.config : eas.proxyConfig;
   const method = req.method ?? 'GET';
   const refusedMethod = checkProxyMethod(method);
   if (refusedMethod !== undefined) return sendError(res, dialect, refusedMethod);
-  let admission = admit(config, request.ctx);
-  if (admission instanceof Promise) admission = await admission;
-  if ('refused' in admission) return sendError(res, dialect, admission.refused);
-  const apiKey = admission.apiKey;
+  let apiKey = '';
+  if (eas === undefined) {
+    let admission = admit(config, request.ctx);
+    if (admission instanceof Promise) admission = await admission;
+    if ('refused' in admission) return sendError(res, dialect, admission.refused);
+    apiKey = admission.apiKey;
+  } else {
+    const refused = await authorizeOnly(config.authorize, request.ctx);
+    if (refused !== undefined) return sendError(res, dialect, refused.refused);
+  }
 
   const plan = planProxy(config, request.target, {
     method,
@@ -163,6 +191,10 @@ export async function handleProxyRoute<Ctx>(
   if (!('streaming' in checked)) return sendError(res, dialect, checked);
   const streaming = checked.streaming;
 
+  const bodyLength = Buffer.isBuffer(body) ? body.length : body !== null ? plan.declared : undefined;
+  if (eas !== undefined) {
+    return proxyToService(req, res, request, eas, plan, body, bodyLength, streaming);
+  }
   const call = proxyTokenCall(config, proxy.memo, apiKey, streaming);
   const token = await obtainToken(provider, call);
   if ('refused' in token) return sendError(res, dialect, token.refused);
@@ -173,7 +205,7 @@ export async function handleProxyRoute<Ctx>(
 
   const headers = completeUpstreamHeaders(
     plan,
-    Buffer.isBuffer(body) ? body.length : body !== null ? plan.declared : undefined,
+    bodyLength,
     streaming,
     bearer(proxy.memo, token.token),
   );
@@ -205,6 +237,75 @@ export async function handleProxyRoute<Ctx>(
     );
     if (outcome.kind === 'unauthorized') {
       // Not reachable (holdUnauthorized is false); relay what was held, to be safe.
+      relayHeld(res, held.headers, held.body);
+      return;
+    }
+  }
+  if (outcome.kind === 'failed') {
+    sendError(res, dialect, upstreamFailureAnswer(outcome.error, config.maxBodyBytes));
+  }
+}
+
+/**
+ * The last leg of a PAI-EAS service call: the service's endpoint and token (DescribeService
+ * through the cache, or explicit), the same forward and relay, and one replay with a re-fetched
+ * token after the service answered 401.
+ */
+async function proxyToService<Ctx>(
+  req: IncomingMessage,
+  res: ServerResponse,
+  request: ProxyRequest<Ctx>,
+  eas: PaiEasProxy<Ctx>,
+  plan: ProxyPlan,
+  body: Buffer | Readable | null,
+  bodyLength: number | undefined,
+  streaming: boolean,
+): Promise<void> {
+  const { dialect, service } = request;
+  const config = eas.proxyConfig;
+  const abort = new AbortController();
+  const onClose = () => abort.abort();
+  res.once('close', onClose);
+  const grant = await serviceGrant(eas.config, service!, request.target, abort.signal);
+  res.off('close', onClose);
+  if ('refused' in grant) {
+    if (body !== null && !Buffer.isBuffer(body)) body.destroy();
+    return sendError(res, dialect, grant.refused, grant.requestId);
+  }
+  if (gone(res)) {
+    if (body !== null && !Buffer.isBuffer(body)) body.destroy();
+    return;
+  }
+  const base = completeUpstreamHeaders(plan, bodyLength, streaming, '');
+  const headers = withServiceToken(base, grant.token);
+  const upstream = {
+    origin: grant.origin,
+    path: grant.path,
+    method: req.method ?? 'GET',
+    headers,
+    body,
+    headersTimeout: config.headersTimeoutMs,
+    bodyTimeout: config.bodyTimeoutMs,
+    holdUnauthorized: isReplayable(body),
+  };
+  let outcome: ForwardOutcome = await forward(eas.dispatcher, upstream, res);
+  if (outcome.kind === 'unauthorized') {
+    const held = outcome;
+    const fresh = await serviceGrant(eas.config, service!, request.target, undefined, grant);
+    if ('refused' in fresh) return sendError(res, dialect, fresh.refused, fresh.requestId);
+    if (gone(res)) return;
+    outcome = await forward(
+      eas.dispatcher,
+      {
+        ...upstream,
+        origin: fresh.origin,
+        path: fresh.path,
+        headers: withServiceToken(base, fresh.token),
+        holdUnauthorized: false,
+      },
+      res,
+    );
+    if (outcome.kind === 'unauthorized') {
       relayHeld(res, held.headers, held.body);
       return;
     }

@@ -10,6 +10,7 @@ import type { AccessPolicy } from './admission.js';
 import { CorsPolicy } from './cors.js';
 import { logRefreshError } from './logging.js';
 import type { HandlerProviders, SharedHandlerOptions } from './options.js';
+import { type PaiEasConfig, resolvePaiEasConfig } from './pai-eas.js';
 import { normalisePrefix } from './routes.js';
 import {
   resolveWebSocketConfig,
@@ -62,6 +63,8 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   websocket: WebSocketConfig<Ctx, Req> | undefined;
   /** The providers given in `provider`, checked. */
   providers: HandlerProviders;
+  /** The PAI-EAS routes, `undefined` when off. */
+  paiEas: PaiEasConfig<Ctx> | undefined;
 }
 
 function integer(
@@ -278,6 +281,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
       providers.proxy === undefined ? expireInSeconds : undefined,
     ),
     providers,
+    paiEas: resolvePaiEasConfig(options.paiEas),
   };
 }
 

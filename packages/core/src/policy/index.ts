@@ -50,6 +50,32 @@ export type {
   TokenRouteOptions,
 } from './options.js';
 export { compileOrigins, isSameOriginAsHost } from './origin.js';
+export type {
+  EasRefused,
+  PaiEasConfig,
+  PaiEasGrant,
+  PaiEasOperations,
+  PaiEasRoute,
+  PaiEasRoutesOptions,
+  PaiEasServiceEndpoint,
+  PaiEasWorkbenchTarget,
+  WorkbenchAuthorizer,
+  WorkbenchLogin,
+} from './pai-eas.js';
+export {
+  authorizeOnly,
+  authorizeWorkbench,
+  DEFAULT_WORKBENCH_BODY_BYTES,
+  DEFAULT_WORKBENCH_BODY_TIMEOUT_MS,
+  fetchWorkbenchUrl,
+  paiEasProxyConfig,
+  resolvePaiEasConfig,
+  serviceGrant,
+  WORKBENCH_BODY_TIMEOUT,
+  workbenchAnswer,
+  workbenchTarget,
+  withServiceToken,
+} from './pai-eas.js';
 export type { BodyHandling, ProxyFacts, ProxyMemo, ProxyPlan, ReadBody } from './proxy.js';
 export {
   bearer,
