@@ -8,7 +8,13 @@
 import { isDashScopeError } from '../errors.js';
 import { invalidOption } from '../token/errors.js';
 import { admit, type Refused } from './admission.js';
-import { type Answer, type ErrorAnswer, failureAnswer, newRequestId } from './answers.js';
+import {
+  type Answer,
+  type ErrorAnswer,
+  failureAnswer,
+  INTERNAL_ERROR,
+  newRequestId,
+} from './answers.js';
 import type { AuthorizeResult } from './options.js';
 
 /** The instance (and container) a Workbench URL logs into. */
@@ -311,7 +317,7 @@ export async function fetchWorkbenchUrl<Ctx>(
   try {
     return await paiEas.operations.workbenchUrl(target, signal);
   } catch (error) {
-    return easRefusal(error);
+    return easRefusal(error, 'create a Workbench URL');
   }
 }
 
@@ -348,8 +354,15 @@ export interface EasRefused extends Refused {
  * AccessKey, 504 timeouts), code and EAS request id; its message was redacted by the client and
  * is redacted again. Anything that is no DashScopeError answers 500 without details.
  */
-function easRefusal(error: unknown): EasRefused {
-  const refused = failureAnswer(error, 'hook');
+function easRefusal(error: unknown, what: string): EasRefused {
+  const answer = failureAnswer(error, 'hook');
+  // EAS's own message text is not relayed: it is free text from the gateway, which may echo
+  // what the request carried. The code, status and request id say what happened.
+  const refused: ErrorAnswer = {
+    ...answer,
+    message:
+      answer === INTERNAL_ERROR ? answer.message : `PAI-EAS could not ${what} (${answer.code}).`,
+  };
   const requestId = isDashScopeError(error) ? error.requestId : undefined;
   return requestId !== undefined && requestId !== '' ? { refused, requestId } : { refused };
 }
@@ -409,7 +422,7 @@ export async function serviceGrant<Ctx>(
     });
     return grantOf(endpoint, target);
   } catch (error) {
-    return easRefusal(error);
+    return easRefusal(error, 'look up the service endpoint');
   }
 }
 
