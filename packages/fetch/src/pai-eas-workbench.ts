@@ -7,6 +7,7 @@ import {
   type AuthorizeOption,
   authorizeOnly,
   authorizeWorkbench,
+  checkWorkbenchFraming,
   errorAnswer,
   fetchWorkbenchUrl,
   INTERNAL_ERROR,
@@ -54,6 +55,15 @@ export async function workbenchRoute<Ctx>(
 ): Promise<Response> {
   const fail = (error: Parameters<typeof errorAnswer>[1], requestId?: string) =>
     toResponse(errorAnswer('dashscope', error, requestId), cors);
+  const framing = checkWorkbenchFraming(
+    paiEas,
+    request.headers.get('content-length') ?? undefined,
+    request.headers.get('transfer-encoding') ?? undefined,
+  );
+  if (framing !== undefined) {
+    request.body?.cancel().catch(() => {});
+    return fail(framing);
+  }
   let bytes: Uint8Array;
   try {
     bytes = await readWithin(request.body, paiEas.maxBodyBytes, paiEas.bodyTimeoutMs);

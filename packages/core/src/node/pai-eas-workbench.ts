@@ -9,6 +9,7 @@ import type { HandlerConfig } from '../policy/config.js';
 import {
   authorizeOnly,
   authorizeWorkbench,
+  checkWorkbenchFraming,
   fetchWorkbenchUrl,
   type PaiEasConfig,
   WORKBENCH_BODY_TIMEOUT,
@@ -46,6 +47,12 @@ export async function handleWorkbenchRoute<Ctx>(
   let body: { bytes: Uint8Array } | { value: unknown };
   if (req.readableEnded && parsed !== undefined) body = parsed;
   else {
+    const framing = checkWorkbenchFraming(
+      paiEas,
+      req.headers['content-length'],
+      req.headers['transfer-encoding'],
+    );
+    if (framing !== undefined) return sendError(res, 'dashscope', framing);
     try {
       body = { bytes: await readBodyWithin(req, paiEas.maxBodyBytes, paiEas.bodyTimeoutMs) };
     } catch (error) {

@@ -65,6 +65,7 @@ export type {
 export {
   authorizeOnly,
   authorizeWorkbench,
+  checkWorkbenchFraming,
   DEFAULT_WORKBENCH_BODY_BYTES,
   DEFAULT_WORKBENCH_BODY_TIMEOUT_MS,
   fetchWorkbenchUrl,

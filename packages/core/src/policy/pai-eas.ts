@@ -14,6 +14,7 @@ import {
   failureAnswer,
   INTERNAL_ERROR,
   newRequestId,
+  payloadTooLargeAnswer,
 } from './answers.js';
 import type { AuthorizeResult } from './options.js';
 
@@ -235,6 +236,30 @@ export const WORKBENCH_BODY_TIMEOUT: ErrorAnswer = Object.freeze({
   status: 408,
   code: 'RequestTimeout',
   message: 'The request body did not arrive in time.',
+  headers: { connection: 'close' },
+});
+
+/**
+ * Refuses a Workbench request by its framing before its body is read: 400 for an invalid
+ * `Content-Length` (or one given with `Transfer-Encoding`), 413 for one over the limit.
+ */
+export function checkWorkbenchFraming<Ctx>(
+  paiEas: PaiEasConfig<Ctx>,
+  contentLength: string | undefined,
+  transferEncoding: string | undefined,
+): ErrorAnswer | undefined {
+  if (contentLength === undefined) return undefined;
+  if (!/^\d{1,15}$/.test(contentLength) || transferEncoding !== undefined) {
+    return INVALID_FRAMING;
+  }
+  if (Number(contentLength) > paiEas.maxBodyBytes) return payloadTooLargeAnswer(paiEas.maxBodyBytes);
+  return undefined;
+}
+
+const INVALID_FRAMING: ErrorAnswer = Object.freeze({
+  status: 400,
+  code: 'InvalidParameter',
+  message: 'Invalid Content-Length.',
   headers: { connection: 'close' },
 });
 
