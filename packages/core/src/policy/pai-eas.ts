@@ -294,6 +294,11 @@ export function workbenchTarget<Ctx>(
   return target;
 }
 
+const WORKBENCH_REFUSED = Object.freeze({
+  status: 403 as const,
+  message: 'This request may not get a Workbench URL.',
+});
+
 /** Stands in for a permanent key when only `authorize` matters (the PAI-EAS routes need none). */
 const NO_KEY = Object.freeze({ apiKey: '-' });
 
@@ -325,7 +330,7 @@ export async function authorizeWorkbench<Ctx>(
     const result = await authorizer(c, { ...target });
     if (result === true) return true;
     if (typeof result === 'object' && result !== null) return result;
-    return false;
+    return WORKBENCH_REFUSED;
   };
   return authorizeOnly(strict, ctx);
 }
