@@ -122,7 +122,6 @@ app.get('/config.json', (req, res) => {
   });
 });
 
-
 // Offline only: make the emulator fail the next chat call, to see how the page reports it.
 const simulations = {
   busy: { type: 'throttle', retryAfterSeconds: 2 },

@@ -411,7 +411,10 @@ ui.openWorkbench.addEventListener('click', async () => {
       {
         method: 'POST',
         headers: { 'Content-Type': 'application/json' },
-        body: JSON.stringify({ service: config.paiEas.service, instance: ui.instance.value.trim() }),
+        body: JSON.stringify({
+          service: config.paiEas.service,
+          instance: ui.instance.value.trim(),
+        }),
       },
       'server',
     );
@@ -448,7 +451,8 @@ async function workbenchError(res) {
       code,
     });
   }
-  if (res.status === 400) return new ChatError(`Check the instance name (${tag}): ${message}`, { status: 400, code });
+  if (res.status === 400)
+    return new ChatError(`Check the instance name (${tag}): ${message}`, { status: 400, code });
   if (res.status === 404) return new ChatError(`No such instance (${tag}).`, { status: 404, code });
   return new ChatError(`PAI-EAS could not open a Workbench login (${tag}).`, {
     status: res.status,

@@ -285,9 +285,9 @@ describe.skipIf(!haveChromium)(
       );
       expect(call?.headers.authorization).toBeUndefined();
       expect(JSON.parse(call.body)).toMatchObject({ model: 'emulator_llm', stream: true });
-      expect(
-        await page.locator('.msg.assistant').last().locator('.who').textContent(),
-      ).toBe('PAI-EAS emulator_llm · via proxy');
+      expect(await page.locator('.msg.assistant').last().locator('.who').textContent()).toBe(
+        'PAI-EAS emulator_llm · via proxy',
+      );
     });
 
     test('the permanent key is nowhere the browser can see; a screenshot is saved', async () => {

@@ -268,7 +268,9 @@ describe.each(doors)('PAI-EAS routes on the %s', (_name, door) => {
 
   it("proxies a chat completion with the service token, never the client's credentials", async () => {
     const emulator = await start();
-    const call = await door(emulator, { paiEas: { credentials: DEFAULT_EMULATOR_STS_CREDENTIALS } });
+    const call = await door(emulator, {
+      paiEas: { credentials: DEFAULT_EMULATOR_STS_CREDENTIALS },
+    });
     const reply = await call(CHAT, {
       method: 'POST',
       headers: {
@@ -358,7 +360,9 @@ describe.each(doors)('PAI-EAS routes on the %s', (_name, door) => {
       paiEas: {
         credentials: { accessKeyId: 'unused', accessKeySecret: 'unused' },
         retry: FAST_RETRY,
-        explicit: { [SERVICE]: { endpoint: `${emulator.url}/api/predict/${SERVICE}`, token: 'tok-1' } },
+        explicit: {
+          [SERVICE]: { endpoint: `${emulator.url}/api/predict/${SERVICE}`, token: 'tok-1' },
+        },
       },
     });
     const reply = await call(`/dashscope/pai-eas/services/${SERVICE}/v1/models`);

@@ -81,7 +81,11 @@ const appSpec: AppSpec = (header) => {
     { path: '/ai', options: { baseUrl, apiKey: KEY_A } },
     { path: '/parsed', parseBody: true, options: { baseUrl, apiKey: KEY_A } },
     { path: '/eas', options: { baseUrl, apiKey: KEY_A, paiEas: paiEas(header) } },
-    { path: '/eas-parsed', parseBody: true, options: { baseUrl, apiKey: KEY_A, paiEas: paiEas(header) } },
+    {
+      path: '/eas-parsed',
+      parseBody: true,
+      options: { baseUrl, apiKey: KEY_A, paiEas: paiEas(header) },
+    },
     {
       path: '/strict',
       options: {

@@ -173,10 +173,20 @@ function paiEasRequests(p: string): string[] {
     raw('POST', `${eas}/workbench`, OPERATOR, '{"service":'),
     raw('POST', `${eas}/workbench`, OPERATOR, JSON.stringify({ service: EAS_SERVICE })),
     raw('POST', `${eas}/workbench`, OPERATOR, JSON.stringify({ service: 'other', instance: 'x' })),
-    raw('POST', `${eas}/workbench`, OPERATOR, JSON.stringify({ service: EAS_SERVICE, instance: 'none' })),
+    raw(
+      'POST',
+      `${eas}/workbench`,
+      OPERATOR,
+      JSON.stringify({ service: EAS_SERVICE, instance: 'none' }),
+    ),
     raw('POST', `${eas}/workbench`, OPERATOR, 'x'.repeat(5000)),
     raw('GET', `${eas}/workbench`),
-    raw('POST', `${eas}/services/${EAS_SERVICE}/v1/chat/completions`, JSON_TYPE, JSON.stringify(chat)),
+    raw(
+      'POST',
+      `${eas}/services/${EAS_SERVICE}/v1/chat/completions`,
+      JSON_TYPE,
+      JSON.stringify(chat),
+    ),
     raw(
       'POST',
       `${eas}/services/${EAS_SERVICE}/v1/chat/completions`,
@@ -381,7 +391,11 @@ describe('key-leak sweep', () => {
     // secrets redacted); answers of the service itself pass through, so its faults do not echo.
     const openApiFaults: EmulatorFault[] = [
       ...INFERENCE_FAULTS,
-      { type: 'status', status: 500, body: { Code: 'InternalError', Message: echo, RequestId: echo } },
+      {
+        type: 'status',
+        status: 500,
+        body: { Code: 'InternalError', Message: echo, RequestId: echo },
+      },
       { type: 'status', status: 403, body: { Code: 'Forbidden.RAM', Message: echo } },
       { type: 'status', status: 200, body: { RequestId: 'r', WorkbenchUrl: 42, AccessToken: 7 } },
       { type: 'status', status: 401, body: `denied ${echo}` },
@@ -394,28 +408,26 @@ describe('key-leak sweep', () => {
       // A fresh app per fault: nothing cached, so each service call describes the service.
       for (const [route, fault] of runs) {
         const app = await startAppsFor(kind);
-        {
-          emulator.fault(route, fault, 3);
-          await exchange(
-            app,
-            raw(
-              'POST',
-              '/dashscope/pai-eas/workbench',
-              OPERATOR,
-              JSON.stringify({ service: EAS_SERVICE, instance: EAS_INSTANCE }),
-            ),
-          );
-          await exchange(
-            app,
-            raw(
-              'POST',
-              `/dashscope/pai-eas/services/${EAS_SERVICE}/v1/chat/completions`,
-              JSON_TYPE,
-              JSON.stringify({ model: EAS_SERVICE, messages: [], stream: true }),
-            ),
-          );
-          emulator.clearFaults();
-        }
+        emulator.fault(route, fault, 3);
+        await exchange(
+          app,
+          raw(
+            'POST',
+            '/dashscope/pai-eas/workbench',
+            OPERATOR,
+            JSON.stringify({ service: EAS_SERVICE, instance: EAS_INSTANCE }),
+          ),
+        );
+        await exchange(
+          app,
+          raw(
+            'POST',
+            `/dashscope/pai-eas/services/${EAS_SERVICE}/v1/chat/completions`,
+            JSON_TYPE,
+            JSON.stringify({ model: EAS_SERVICE, messages: [], stream: true }),
+          ),
+        );
+        emulator.clearFaults();
         await app.close();
       }
     }

@@ -17,8 +17,8 @@ import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/undici.js';
 import type { TemporaryToken } from '../types.js';
 import { sendError, setHeaders, writeAnswer } from './answer.js';
 import { logNodeRequest } from './logging.js';
-import { handleProxyRoute, type ProxyContext } from './proxy-route.js';
 import { handleWorkbenchRoute } from './pai-eas-workbench.js';
+import { handleProxyRoute, type ProxyContext } from './proxy-route.js';
 import { handleTokenRoute } from './token-route.js';
 import type {
   DashScopeHandler,

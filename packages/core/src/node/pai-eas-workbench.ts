@@ -72,8 +72,7 @@ export async function handleWorkbenchRoute<Ctx>(
   const target = workbenchTarget(paiEas, body);
   if ('refused' in target) return sendError(res, 'dashscope', target.refused);
   const refused =
-    (await authorizeOnly(config.authorize, ctx)) ??
-    (await authorizeWorkbench(paiEas, ctx, target));
+    (await authorizeOnly(config.authorize, ctx)) ?? (await authorizeWorkbench(paiEas, ctx, target));
   if (refused !== undefined) return sendError(res, 'dashscope', refused.refused);
   const abort = new AbortController();
   const onClose = () => {

@@ -15,6 +15,12 @@ import {
 } from '../policy/answers.js';
 import type { HandlerConfig } from '../policy/config.js';
 import {
+  authorizeOnly,
+  type PaiEasConfig,
+  serviceGrant,
+  withServiceToken,
+} from '../policy/pai-eas.js';
+import {
   bearer,
   checkProxyBody,
   checkProxyMethod,
@@ -26,12 +32,6 @@ import {
   type ReadBody,
   withFreshKey,
 } from '../policy/proxy.js';
-import {
-  authorizeOnly,
-  type PaiEasConfig,
-  serviceGrant,
-  withServiceToken,
-} from '../policy/pai-eas.js';
 import type { TokenProvider } from '../types.js';
 import { sendError } from './answer.js';
 import {
@@ -191,7 +191,11 @@ export async function handleProxyRoute<Ctx>(
   if (!('streaming' in checked)) return sendError(res, dialect, checked);
   const streaming = checked.streaming;
 
-  const bodyLength = Buffer.isBuffer(body) ? body.length : body !== null ? plan.declared : undefined;
+  const bodyLength = Buffer.isBuffer(body)
+    ? body.length
+    : body !== null
+      ? plan.declared
+      : undefined;
   if (eas !== undefined) {
     return proxyToService(req, res, request, eas, plan, body, bodyLength, streaming);
   }

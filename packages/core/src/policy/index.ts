@@ -73,9 +73,9 @@ export {
   resolvePaiEasConfig,
   serviceGrant,
   WORKBENCH_BODY_TIMEOUT,
+  withServiceToken,
   workbenchAnswer,
   workbenchTarget,
-  withServiceToken,
 } from './pai-eas.js';
 export type { BodyHandling, ProxyFacts, ProxyMemo, ProxyPlan, ReadBody } from './proxy.js';
 export {

@@ -3,9 +3,10 @@
  * adapters over them), grouped by what they govern: the token route, the proxy, CORS, and the
  * settings of the whole handler. Runtime-neutral types.
  */
-import type { PaiEasRoutesOptions } from './pai-eas.js';
+
 import type { EndpointOptions, TokenProvider, TokenProviderOptions } from '../types.js';
 import type { DashScopeLogger } from './logging.js';
+import type { PaiEasRoutesOptions } from './pai-eas.js';
 
 /**
  * What `authorize` may return: `true`/`undefined` = allowed; `false` = 403; or an explicit

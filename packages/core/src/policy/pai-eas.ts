@@ -50,10 +50,7 @@ export interface PaiEasOperations {
    */
   parseWorkbenchTarget(body: unknown): PaiEasWorkbenchTarget;
   /** A one-time Workbench login URL (a bearer secret: never log it). */
-  workbenchUrl(
-    target: PaiEasWorkbenchTarget,
-    signal?: AbortSignal,
-  ): Promise<WorkbenchLogin>;
+  workbenchUrl(target: PaiEasWorkbenchTarget, signal?: AbortSignal): Promise<WorkbenchLogin>;
   /**
    * The endpoint and token of `service` (cached). With `rejected`, the token the service just
    * answered 401 to: the cached description is dropped and fetched again (once for concurrent
@@ -252,7 +249,8 @@ export function checkWorkbenchFraming<Ctx>(
   if (!/^\d{1,15}$/.test(contentLength) || transferEncoding !== undefined) {
     return INVALID_FRAMING;
   }
-  if (Number(contentLength) > paiEas.maxBodyBytes) return payloadTooLargeAnswer(paiEas.maxBodyBytes);
+  if (Number(contentLength) > paiEas.maxBodyBytes)
+    return payloadTooLargeAnswer(paiEas.maxBodyBytes);
   return undefined;
 }
 
