@@ -390,6 +390,7 @@ ui.simulate.addEventListener('click', async (event) => {
 // The demo's stand-in for signing in: a cookie the server's authorizeWorkbench checks. A real
 // app signs its operators in and checks their session instead.
 ui.operator.addEventListener('change', () => {
+  // biome-ignore lint/suspicious/noDocumentCookie: one fixed cookie, and Chromium-only CookieStore is not needed here
   document.cookie = ui.operator.checked
     ? 'demo_operator=yes; Path=/; SameSite=Strict'
     : 'demo_operator=; Path=/; SameSite=Strict; Max-Age=0';

@@ -28,6 +28,7 @@ import {
   proxyTokenCall,
   type ReadBody,
   resolveHandlerConfig,
+  serviceFailureAnswer,
   serviceGrant,
   type TemporaryToken,
   type TokenProviderOptions,
@@ -290,11 +291,9 @@ export function createFetchHandler<Ctx = Request>(
     if (outcome.kind !== 'answer') {
       release();
       if (outcome.kind === 'aborted') return fail(CLIENT_GONE);
-      return fail(
-        streamedTooLarge
-          ? payloadTooLargeAnswer(config.maxBodyBytes)
-          : transportFailureAnswer(outcome.failure),
-      );
+      if (streamedTooLarge) return fail(payloadTooLargeAnswer(config.maxBodyBytes));
+      const failure = transportFailureAnswer(outcome.failure);
+      return fail(eas === undefined ? failure : serviceFailureAnswer(failure));
     }
     let response!: Response;
     settle((done) => {

@@ -2,7 +2,7 @@
  * The PAI-EAS routes on the node:http handler and the fetch handler, against the emulated EAS
  * OpenAPI (V3 verified strictly) and its OpenAI-compatible model server.
  */
-import http, { type IncomingMessage } from 'node:http';
+import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createDashScopeHandler, type DashScopeLogger } from '@dashscope-token/core';
 import { DEFAULT_EMULATOR_STS_CREDENTIALS, type Emulator } from '@dashscope-token/emulator';
@@ -372,6 +372,85 @@ describe.each(doors)('PAI-EAS routes on the %s', (_name, door) => {
   });
 });
 
+describe.each(doors)('PAI-EAS routes on the %s, failures', (name, door) => {
+  it('answers 502 NetworkError naming the PAI-EAS service when it cannot be reached', async () => {
+    const emulator = await start();
+    const dead = http.createServer();
+    await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
+    const deadUrl = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`;
+    await new Promise((resolve) => dead.close(resolve));
+    const call = await door(emulator, {
+      paiEas: {
+        explicit: { [SERVICE]: { endpoint: `${deadUrl}/api/predict/${SERVICE}`, token: 't' } },
+      },
+    });
+    const reply = await call(`/dashscope/pai-eas/services/${SERVICE}/v1/models`);
+    expect(reply.status).toBe(502);
+    expect(JSON.parse(reply.text)).toMatchObject({
+      code: 'NetworkError',
+      message: 'The PAI-EAS service could not be reached.',
+    });
+  });
+
+  it('answers 408 when the Workbench body does not arrive in time, signing nothing', async () => {
+    const emulator = await start();
+    const handlerOptions = { paiEas: { workbenchBodyTimeoutMs: 50 } };
+    let status: number;
+    if (name === 'fetch handler') {
+      const handler = createFetchHandler<Ctx>({
+        ...common(emulator),
+        ...paiEasOf(emulator, handlerOptions),
+      });
+      closers.push(() => handler.close());
+      const body = new ReadableStream<Uint8Array>({
+        start(controller) {
+          controller.enqueue(new TextEncoder().encode('{"service":'));
+        },
+      });
+      const request = new Request(`http://app.test${WORKBENCH}`, {
+        method: 'POST',
+        headers: OPERATOR,
+        body,
+        duplex: 'half',
+      } as RequestInit);
+      status = (await handler.handle(request, ctxOf(request.headers)))!.status;
+    } else {
+      const handler = createDashScopeHandler<Ctx>({
+        ...common(emulator),
+        ...paiEasOf(emulator, handlerOptions),
+      });
+      const server = http.createServer((req, res) => {
+        void handler.handle(req, res, { context: { operator: true, authorized: true } });
+      });
+      await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+      closers.push(async () => {
+        server.closeAllConnections();
+        await new Promise((resolve) => server.close(resolve));
+        await handler.close();
+      });
+      status = await new Promise<number>((resolve, reject) => {
+        const req = http.request(
+          {
+            host: '127.0.0.1',
+            port: (server.address() as AddressInfo).port,
+            path: WORKBENCH,
+            method: 'POST',
+            headers: { ...OPERATOR, 'content-length': '100' },
+          },
+          (res) => {
+            res.resume();
+            resolve(res.statusCode!);
+          },
+        );
+        req.on('error', reject);
+        req.write('{"service":');
+      });
+    }
+    expect(status).toBe(408);
+    expect(openApi(emulator)).toHaveLength(0);
+  });
+});
+
 describe('createPaiEas', () => {
   it('refuses a missing allow-list and a service name EAS does not allow', () => {
     expect(() => createPaiEas({ region: 'cn-shanghai', services: [] })).toThrow(/services/);
@@ -387,5 +466,3 @@ describe('createPaiEas', () => {
     ).toThrow(/createPaiEas/);
   });
 });
-
-export type { IncomingMessage };

@@ -17,6 +17,7 @@ import type { HandlerConfig } from '../policy/config.js';
 import {
   authorizeOnly,
   type PaiEasConfig,
+  serviceFailureAnswer,
   serviceGrant,
   withServiceToken,
 } from '../policy/pai-eas.js';
@@ -315,6 +316,10 @@ async function proxyToService<Ctx>(
     }
   }
   if (outcome.kind === 'failed') {
-    sendError(res, dialect, upstreamFailureAnswer(outcome.error, config.maxBodyBytes));
+    sendError(
+      res,
+      dialect,
+      serviceFailureAnswer(upstreamFailureAnswer(outcome.error, config.maxBodyBytes)),
+    );
   }
 }

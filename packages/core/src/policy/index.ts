@@ -71,6 +71,7 @@ export {
   fetchWorkbenchUrl,
   paiEasProxyConfig,
   resolvePaiEasConfig,
+  serviceFailureAnswer,
   serviceGrant,
   WORKBENCH_BODY_TIMEOUT,
   withServiceToken,

@@ -464,3 +464,17 @@ export function withServiceToken(headers: readonly string[], token: string | und
   if (token !== undefined) copy.push('authorization', token);
   return copy;
 }
+
+/**
+ * A transport failure of a service call (the proxy's answer names Model Studio), told about the
+ * PAI-EAS service instead: same status and code.
+ */
+export function serviceFailureAnswer(answer: ErrorAnswer): ErrorAnswer {
+  if (answer.code === 'Timeout') {
+    return { ...answer, message: 'The PAI-EAS service did not answer in time.' };
+  }
+  if (answer.code === 'NetworkError') {
+    return { ...answer, message: 'The PAI-EAS service could not be reached.' };
+  }
+  return answer;
+}
