@@ -26,6 +26,7 @@ export {
   INTERNAL_ERROR,
   NOT_FOUND,
   newRequestId,
+  noStoreAnswer,
   payloadTooLargeAnswer,
   transportFailureAnswer,
   utf8Length,

@@ -14,6 +14,7 @@ import {
   failureAnswer,
   INTERNAL_ERROR,
   newRequestId,
+  noStoreAnswer,
   payloadTooLargeAnswer,
 } from './answers.js';
 import type { AuthorizeResult } from './options.js';
@@ -357,19 +358,10 @@ export function workbenchAnswer(result: WorkbenchLogin): Answer {
   const requestId =
     result.requestId !== undefined && result.requestId !== '' ? result.requestId : newRequestId();
   const body = JSON.stringify({ workbench_url: result.workbenchUrl, request_id: requestId });
-  return {
-    status: 200,
-    headers: {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': String(body.length),
-      'cache-control': 'no-store',
-      pragma: 'no-cache',
-      'referrer-policy': 'no-referrer',
-      'x-request-id': requestId,
-    },
-    body,
-  };
+  return noStoreAnswer(body, requestId, NO_REFERRER);
 }
+
+const NO_REFERRER = Object.freeze({ 'referrer-policy': 'no-referrer' });
 
 /** A refused PAI-EAS call, with EAS's `RequestId` when EAS answered. */
 export interface EasRefused extends Refused {

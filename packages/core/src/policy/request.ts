@@ -11,6 +11,7 @@ import {
   errorAnswer,
   NOT_FOUND,
   newRequestId,
+  noStoreAnswer,
 } from './answers.js';
 import type { HandlerConfig } from './config.js';
 import { refusedPreflight } from './cors.js';
@@ -104,23 +105,17 @@ const TOKEN_METHOD_NOT_ALLOWED: ErrorAnswer = Object.freeze({
   headers: { allow: TOKEN_ROUTE_ALLOW },
 });
 
-const TOKEN_OPTIONS: Answer = Object.freeze({
-  status: 204,
-  headers: Object.freeze({ allow: TOKEN_ROUTE_ALLOW, 'content-length': '0' }) as Record<
-    string,
-    string
-  >,
-  body: '',
-});
+/** 204 for `OPTIONS` (not a preflight) on a POST-only route. */
+function optionsAnswer(allow: string): Answer {
+  return Object.freeze({
+    status: 204,
+    headers: Object.freeze({ allow, 'content-length': '0' }) as Record<string, string>,
+    body: '',
+  });
+}
 
-const WORKBENCH_OPTIONS: Answer = Object.freeze({
-  status: 204,
-  headers: Object.freeze({ allow: WORKBENCH_ROUTE_ALLOW, 'content-length': '0' }) as Record<
-    string,
-    string
-  >,
-  body: '',
-});
+const TOKEN_OPTIONS = optionsAnswer(TOKEN_ROUTE_ALLOW);
+const WORKBENCH_OPTIONS = optionsAnswer(WORKBENCH_ROUTE_ALLOW);
 
 function header(headers: RequestHeaders, name: string): string | undefined {
   const value = headers[name];
@@ -235,15 +230,5 @@ export function planRequest<Ctx>(config: HandlerConfig<Ctx>, facts: RequestFacts
  */
 export function tokenAnswer(token: { token: string; expiresAt: number }): Answer {
   const body = JSON.stringify({ token: token.token, expires_at: token.expiresAt });
-  return {
-    status: 200,
-    headers: {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': String(body.length),
-      'cache-control': 'no-store',
-      pragma: 'no-cache',
-      'x-request-id': newRequestId(),
-    },
-    body,
-  };
+  return noStoreAnswer(body, newRequestId());
 }
