@@ -4,8 +4,15 @@
 import { createServer } from 'node:http';
 import { fileURLToPath } from 'node:url';
 import { resolveBaseUrl } from '@dashscope-token/core';
-import { DEFAULT_EMULATOR_API_KEY, startEmulator } from '@dashscope-token/emulator';
+import {
+  DEFAULT_EMULATOR_ACCESS_KEY,
+  DEFAULT_EMULATOR_API_KEY,
+  DEFAULT_EMULATOR_EAS_REGION,
+  DEFAULT_EMULATOR_EAS_SERVICE,
+  startEmulator,
+} from '@dashscope-token/emulator';
 import { dashscopeToken } from '@dashscope-token/express';
+import { createPaiEas } from '@dashscope-token/pai-eas';
 import express from 'express';
 
 const host = '127.0.0.1';
@@ -22,6 +29,10 @@ if (!Number.isInteger(port) || port < 0 || port > 65535)
 if (!Number.isInteger(tokenTtl) || tokenTtl < 6 || tokenTtl > 1800) {
   fail('CHAT_TOKEN_TTL_SECONDS must be an integer from 6 to 1800.');
 }
+
+// PAI-EAS: a real service when PAI_EAS_REGION and PAI_EAS_SERVICE are set (AccessKey from
+// ALIBABA_CLOUD_ACCESS_KEY_ID / _SECRET / _SECURITY_TOKEN), else the emulated EAS.
+const realEas = Boolean(process.env.PAI_EAS_REGION && process.env.PAI_EAS_SERVICE);
 
 let emulator;
 let mode;
@@ -41,7 +52,7 @@ if (process.env.DASHSCOPE_API_KEY) {
   mode = 'emulator';
   // cors: the page calls the emulator directly in "direct" mode, as it would call Model Studio.
   // chunkDelayMs: slow enough to watch the answer stream in.
-  emulator = await startEmulator({ cors: true, chunkDelayMs: 60 });
+  emulator = await startEmulator({ cors: true, chunkDelayMs: 60, paiEas: emulatedEas() });
   directBaseUrl = emulator.url;
   endpoint = { apiKey: DEFAULT_EMULATOR_API_KEY, baseUrl: emulator.url };
   console.log(
@@ -49,10 +60,50 @@ if (process.env.DASHSCOPE_API_KEY) {
   );
 }
 
+if (!realEas && !emulator) {
+  // Model Studio is real, PAI-EAS is not configured: the emulated EAS stands in for it.
+  emulator = await startEmulator({ paiEas: emulatedEas() });
+}
+const eas = realEas
+  ? {
+      region: process.env.PAI_EAS_REGION,
+      service: process.env.PAI_EAS_SERVICE,
+      instance: process.env.PAI_EAS_INSTANCE ?? '',
+      emulated: false,
+    }
+  : {
+      region: DEFAULT_EMULATOR_EAS_REGION,
+      service: DEFAULT_EMULATOR_EAS_SERVICE,
+      instance: `${DEFAULT_EMULATOR_EAS_SERVICE.replace(/_/g, '-')}-7b56869574-44nq9`,
+      emulated: true,
+    };
+if (eas.emulated) console.log(`PAI-EAS: the emulated EAS at ${emulator.url}.`);
+else console.log(`PAI-EAS: service ${eas.service} in ${eas.region}.`);
+
+function emulatedEas() {
+  return { services: [{ name: DEFAULT_EMULATOR_EAS_SERVICE }] };
+}
+
+// DEMO STAND-IN for real sign-in: the page's "operator" switch sets this cookie itself, and the
+// cookie is what authorizeWorkbench checks, so anyone can be an operator here. A real app checks its own session (a signed-in user
+// with an operator role) here: a Workbench URL is a terminal in the model's container.
+const OPERATOR_COOKIE = 'demo_operator=yes';
+const isOperator = (req) =>
+  String(req.headers.cookie ?? '')
+    .split(/;\s*/)
+    .includes(OPERATOR_COOKIE);
+
 // In a real app, add `authorize: (req) => Boolean(req.user)` so that only your users get keys.
 const dashscope = dashscopeToken({
   ...endpoint,
   tokenRoute: { expireInSeconds: tokenTtl, minValiditySeconds: minValidity },
+  // POST /dashscope/pai-eas/workbench and /dashscope/pai-eas/services/{service}/…
+  paiEas: createPaiEas({
+    region: eas.region,
+    ...(eas.emulated && { endpoint: emulator.url, credentials: DEFAULT_EMULATOR_ACCESS_KEY }),
+    services: [eas.service],
+    authorizeWorkbench: (req) => isOperator(req),
+  }),
 });
 
 const app = express();
@@ -60,9 +111,15 @@ app.disable('x-powered-by');
 app.use(dashscope); // POST /dashscope/token, /dashscope/compatible-mode/v1/…, /dashscope/api/v1/…
 
 // What the page needs to know. Never a key.
-app.get('/config.json', (_req, res) => {
+app.get('/config.json', (req, res) => {
   res.set('Cache-Control', 'no-store');
-  res.json({ mode, directBaseUrl, model, refreshBeforeSeconds: refreshBefore });
+  res.json({
+    mode,
+    directBaseUrl,
+    model,
+    refreshBeforeSeconds: refreshBefore,
+    paiEas: { ...eas, operator: isOperator(req) },
+  });
 });
 
 // Offline only: make the emulator fail the next chat call, to see how the page reports it.

@@ -17,6 +17,12 @@ const ui = {
   send: $('send'),
   simulate: $('simulate'),
   simulateStatus: $('simulate-status'),
+  easServiceName: $('eas-service-name'),
+  workbenchWhere: $('workbench-where'),
+  operator: $('operator'),
+  instance: $('instance'),
+  openWorkbench: $('open-workbench'),
+  workbenchStatus: $('workbench-status'),
 };
 
 let config; // { mode: 'emulator' | 'model-studio', directBaseUrl, model, refreshBeforeSeconds }
@@ -58,6 +64,13 @@ async function start() {
     ui.banner.textContent = `Online: Alibaba Cloud Model Studio (${host}), model ${config.model}.`;
     ui.banner.dataset.kind = 'online';
   }
+  const eas = config.paiEas;
+  ui.easServiceName.textContent = eas.service;
+  ui.workbenchWhere.textContent = eas.emulated
+    ? `(emulated EAS, service ${eas.service})`
+    : `(service ${eas.service}, ${eas.region})`;
+  ui.instance.value = eas.instance;
+  ui.operator.checked = eas.operator;
   ui.send.disabled = false;
   for (const radio of document.querySelectorAll('input[name="mode"]')) {
     radio.addEventListener('change', () => setMode(radio.value));
@@ -164,8 +177,14 @@ async function send(text) {
   ui.simulateStatus.textContent = '';
   history.push({ role: 'user', content: text });
   addBubble('user', 'You').text.textContent = text;
-  const who = config.mode === 'emulator' ? 'Emulator' : 'Model Studio';
-  const bubble = addBubble('assistant', `${who} · ${mode === 'direct' ? 'direct' : 'via proxy'}`);
+  const who =
+    mode === 'pai-eas'
+      ? `PAI-EAS ${config.paiEas.service}`
+      : config.mode === 'emulator'
+        ? 'Emulator'
+        : 'Model Studio';
+  const how = mode === 'direct' ? 'direct' : 'via proxy';
+  const bubble = addBubble('assistant', `${who} · ${how}`);
   bubble.li.dataset.mode = mode;
   setBusy(true);
   let answer = '';
@@ -176,7 +195,17 @@ async function send(text) {
   };
   try {
     if (mode === 'direct') await chatDirect(onText, bubble);
-    else await streamChat('/dashscope/compatible-mode/v1/chat/completions', {}, onText, 'server');
+    else if (mode === 'pai-eas') {
+      const service = encodeURIComponent(config.paiEas.service);
+      // An EAS service serves its own model, named after the service (vLLM's default).
+      await streamChat(
+        `/dashscope/pai-eas/services/${service}/v1/chat/completions`,
+        {},
+        onText,
+        'server',
+        config.paiEas.service,
+      );
+    } else await streamChat('/dashscope/compatible-mode/v1/chat/completions', {}, onText, 'server');
     history.push({ role: 'assistant', content: answer });
     bubble.li.dataset.status = 'done';
   } catch (error) {
@@ -208,13 +237,13 @@ async function chatDirect(onText, bubble) {
 }
 
 /** POSTs a streamed chat completion and feeds each piece of text to `onText`. */
-async function streamChat(url, headers, onText, target) {
+async function streamChat(url, headers, onText, target, model = config.model) {
   const res = await call(
     url,
     {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...headers },
-      body: JSON.stringify({ model: config.model, messages: history, stream: true }),
+      body: JSON.stringify({ model, messages: history, stream: true }),
     },
     target,
   );
@@ -355,5 +384,81 @@ ui.simulate.addEventListener('click', async (event) => {
     ? `The emulator will fail the next chat call (${button.textContent}): send a message to see what happens.`
     : 'Could not reach the server.';
 });
+
+// ---- PAI-EAS Workbench ----------------------------------------------------------------------
+
+// The demo's stand-in for signing in: a cookie the server's authorizeWorkbench checks. A real
+// app signs its operators in and checks their session instead.
+ui.operator.addEventListener('change', () => {
+  // biome-ignore lint/suspicious/noDocumentCookie: one fixed cookie, and Chromium-only CookieStore is not needed here
+  document.cookie = ui.operator.checked
+    ? 'demo_operator=yes; Path=/; SameSite=Strict'
+    : 'demo_operator=; Path=/; SameSite=Strict; Max-Age=0';
+  ui.workbenchStatus.textContent = ui.operator.checked
+    ? 'Signed in as operator (demo).'
+    : 'Signed out: Workbench URLs are refused.';
+  delete ui.workbenchStatus.dataset.kind;
+});
+
+ui.openWorkbench.addEventListener('click', async () => {
+  // Opened now, in the click, so that no popup blocker stops it; it gets its URL once the server
+  // handed one out. The URL is used once and never shown, stored or logged.
+  const tab = window.open('about:blank', 'workbench');
+  ui.workbenchStatus.textContent = 'Asking the server for a one-time login…';
+  delete ui.workbenchStatus.dataset.kind;
+  try {
+    const res = await call(
+      '/dashscope/pai-eas/workbench',
+      {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({
+          service: config.paiEas.service,
+          instance: ui.instance.value.trim(),
+        }),
+      },
+      'server',
+    );
+    if (!res.ok) throw await workbenchError(res);
+    const { workbench_url: url } = await res.json();
+    if (tab) {
+      tab.opener = null;
+      tab.location.replace(url);
+    }
+    ui.workbenchStatus.textContent = tab
+      ? 'Opened a one-time Workbench login in a new tab (it works once).'
+      : 'The browser blocked the new tab; allow pop-ups and try again.';
+  } catch (error) {
+    tab?.close();
+    ui.workbenchStatus.textContent =
+      error instanceof ChatError ? error.message : 'Something went wrong; see the console.';
+    ui.workbenchStatus.dataset.kind = 'error';
+    if (!(error instanceof ChatError)) console.error(error);
+  }
+});
+
+async function workbenchError(res) {
+  let code = '';
+  let message = '';
+  try {
+    ({ code = '', message = '' } = await res.json());
+  } catch {
+    // not JSON
+  }
+  const tag = code || `HTTP ${res.status}`;
+  if (res.status === 403) {
+    return new ChatError(`Refused (${tag}): only operators get a Workbench login.`, {
+      status: res.status,
+      code,
+    });
+  }
+  if (res.status === 400)
+    return new ChatError(`Check the instance name (${tag}): ${message}`, { status: 400, code });
+  if (res.status === 404) return new ChatError(`No such instance (${tag}).`, { status: 404, code });
+  return new ChatError(`PAI-EAS could not open a Workbench login (${tag}).`, {
+    status: res.status,
+    code,
+  });
+}
 
 start();

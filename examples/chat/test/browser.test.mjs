@@ -1,7 +1,7 @@
 // Drives the chat page in headless Chromium (Debian's `chromium` + playwright-core).
 import { existsSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { DEFAULT_EMULATOR_API_KEY } from '@dashscope-token/emulator';
+import { DEFAULT_EMULATOR_ACCESS_KEY, DEFAULT_EMULATOR_API_KEY } from '@dashscope-token/emulator';
 import { chromium } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startDemo } from './demo-process.mjs';
@@ -237,6 +237,59 @@ describe.skipIf(!haveChromium)(
       expectStreamed(result, 'And now with the new key that the page fetched');
     });
 
+    test('PAI-EAS Workbench: refused until the operator signs in, then a one-time login opens', async () => {
+      const open = page.getByRole('button', { name: 'Open Workbench' });
+      const status = page.locator('#workbench-status');
+      expect(await page.getByLabel('Instance').inputValue()).toBe('emulator-llm-7b56869574-44nq9');
+
+      // Not an operator: refused, and no tab stays open.
+      await open.click();
+      await expect
+        .poll(() => status.textContent())
+        .toBe('Refused (AccessDenied): only operators get a Workbench login.');
+      await expect.poll(() => browser.contexts()[0].pages().length).toBe(1);
+
+      // The demo's stand-in sign-in, then the login opens in a new tab, once.
+      await page.getByLabel('Signed in as operator (demo)').check();
+      await expect.poll(() => status.textContent()).toBe('Signed in as operator (demo).');
+      const [tab] = await Promise.all([page.waitForEvent('popup'), open.click()]);
+      await tab.waitForURL(/\/ecs-workbench\/disposable\/login\?token=/);
+      await expect.poll(() => tab.locator('h1').textContent()).toBe('Emulated PAI-EAS Workbench');
+      expect(await tab.locator('body').textContent()).toContain(
+        'emulator_llm / emulator-llm-7b56869574-44nq9',
+      );
+      await expect.poll(() => status.textContent()).toContain('one-time Workbench login');
+      mkdirSync(resultsDir, { recursive: true });
+      await tab.screenshot({ path: `${resultsDir}workbench.png` });
+      const url = tab.url();
+      await tab.close();
+
+      // The URL worked once; it is not in the page, and a second visit is refused.
+      expect(await page.evaluate(() => document.documentElement.outerHTML)).not.toContain(url);
+      const again = await fetch(url);
+      expect(again.status).toBe(403);
+      expect(await again.text()).toContain('already been used');
+    });
+
+    test('PAI-EAS model: the chat streams from the EAS-deployed model through the proxy', async () => {
+      await page.getByRole('radio', { name: /A model deployed on PAI-EAS/ }).check();
+      const message = 'Hi EAS, are you deployed?';
+      const result = await sendAndWatch(message);
+      expect(result.error).toBe('');
+      expect(result.status).toBe('done');
+      expect(result.text).toContain(`You said: "${message}"`);
+      expect(result.lengths.filter((n) => n > 0).length).toBeGreaterThanOrEqual(3);
+
+      const call = requests.find(
+        (r) => r.url === `${demo.url}/dashscope/pai-eas/services/emulator_llm/v1/chat/completions`,
+      );
+      expect(call?.headers.authorization).toBeUndefined();
+      expect(JSON.parse(call.body)).toMatchObject({ model: 'emulator_llm', stream: true });
+      expect(await page.locator('.msg.assistant').last().locator('.who').textContent()).toBe(
+        'PAI-EAS emulator_llm · via proxy',
+      );
+    });
+
     test('the permanent key is nowhere the browser can see; a screenshot is saved', async () => {
       const seen = [];
       for (const r of await Promise.all(responses)) {
@@ -268,6 +321,8 @@ describe.skipIf(!haveChromium)(
       expect(everything).toContain('st-'); // the temporary keys are there, as they should be
       expect(everything).not.toContain(DEFAULT_EMULATOR_API_KEY);
       expect(everything).not.toMatch(/sk-emulator/);
+      expect(everything).not.toContain(DEFAULT_EMULATOR_ACCESS_KEY.accessKeySecret);
+      expect(everything).not.toContain('x-acs-');
       expect(pageErrors).toEqual([]);
 
       mkdirSync(resultsDir, { recursive: true });

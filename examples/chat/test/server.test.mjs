@@ -34,7 +34,29 @@ test('without DASHSCOPE_API_KEY it starts the emulator, says so, and serves the 
     directBaseUrl: expect.stringMatching(/^http:\/\/127\.0\.0\.1:\d+$/),
     model: 'qwen-plus',
     refreshBeforeSeconds: 10,
+    paiEas: {
+      region: 'cn-shanghai',
+      service: 'emulator_llm',
+      instance: 'emulator-llm-7b56869574-44nq9',
+      emulated: true,
+      operator: false,
+    },
   });
+  expect(output.stdout).toContain('PAI-EAS: the emulated EAS at http://127.0.0.1:');
+
+  // The PAI-EAS routes: a Workbench URL only for the demo's operator cookie.
+  const workbench = (headers = {}) =>
+    fetch(`${url}/dashscope/pai-eas/workbench`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ service: 'emulator_llm', instance: 'emulator-llm-7b56869574-44nq9' }),
+    });
+  expect((await workbench()).status).toBe(403);
+  const login = await workbench({ cookie: 'demo_operator=yes' });
+  expect(login.status).toBe(200);
+  expect(login.headers.get('cache-control')).toBe('no-store');
+  expect((await login.json()).workbench_url).toContain('/ecs-workbench/disposable/login?token=');
+  expect(output.stdout + output.stderr).not.toContain('token=');
 
   // The token route vends 60 s keys.
   const minted = await (await fetch(`${url}/dashscope/token`, { method: 'POST' })).json();

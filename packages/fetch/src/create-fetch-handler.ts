@@ -1,4 +1,5 @@
 import {
+  admitServiceCall,
   admitWithinLimits,
   appToken,
   bearer,
@@ -21,12 +22,15 @@ import {
   obtainToken,
   type ProxyMemo,
   type ProxyPlan,
+  paiEasProxyConfig,
   payloadTooLargeAnswer,
   planProxy,
   planRequest,
   proxyTokenCall,
   type ReadBody,
   resolveHandlerConfig,
+  serviceFailureAnswer,
+  serviceGrant,
   type TemporaryToken,
   type TokenProviderOptions,
   tokenAfterUnauthorized,
@@ -34,11 +38,16 @@ import {
   transportFailureAnswer,
   unauthorizedUpstreamAnswer,
   withFreshKey,
+  withServiceToken,
 } from '@dashscope-token/core/neutral';
 import { toResponse } from './answer.js';
 import { BodyTooLargeError, limitedStream, readUpTo } from './body.js';
 import { exchange, relay } from './forward.js';
+import { workbenchRoute } from './pai-eas-workbench.js';
 import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats, HandleInfo } from './types.js';
+
+/** A refusal, with EAS's request id when EAS answered. */
+type Refusal = { refused: ErrorAnswer; requestId?: string };
 
 const CLIENT_GONE: ErrorAnswer = Object.freeze({
   status: 499,
@@ -137,7 +146,10 @@ function flatHeaders(headers: Headers): string[] {
 export function createFetchHandler<Ctx = Request>(
   options: FetchHandlerOptions<Ctx> = {},
 ): FetchHandler<Ctx> {
-  const config: HandlerConfig<Ctx> = resolveHandlerConfig(options, false);
+  const handlerConfig: HandlerConfig<Ctx> = resolveHandlerConfig(options, false);
+  const config = handlerConfig;
+  const paiEas = handlerConfig.paiEas;
+  const easConfig = paiEas === undefined ? undefined : paiEasProxyConfig(handlerConfig);
   const customFetch = options.fetch;
   const fetchImpl: typeof fetch = (input, init) => (customFetch ?? globalThis.fetch)(input, init);
   const transport = customFetch === undefined ? undefined : fetchTransport({ fetch: customFetch });
@@ -197,15 +209,23 @@ export function createFetchHandler<Ctx = Request>(
     cors: readonly string[],
     settle: Settle,
     client: ClientFacts,
+    service?: string,
   ): Promise<Response> {
-    const fail = (error: ErrorAnswer) => toResponse(errorAnswer(dialect, error), cors);
+    const fail = (error: ErrorAnswer, requestId?: string) =>
+      toResponse(errorAnswer(dialect, error, requestId), cors);
     const method = request.method;
     const refusedMethod = checkProxyMethod(method);
     if (refusedMethod !== undefined) return fail(refusedMethod);
-    let admission = admitWithinLimits(config, 'proxy', ctx, client);
+    const eas = service === undefined ? undefined : paiEas;
+    const config = eas === undefined ? handlerConfig : easConfig!;
+    let apiKey = '';
+    let admission =
+      eas === undefined
+        ? admitWithinLimits(config, 'proxy', ctx, client)
+        : admitServiceCall(handlerConfig, ctx, client);
     if (admission instanceof Promise) admission = await admission;
     if ('refused' in admission) return fail(admission.refused);
-    const apiKey = admission.apiKey;
+    if (eas === undefined) apiKey = admission.apiKey;
     const plan = planProxy(config, target, {
       method,
       rawHeaders: flatHeaders(request.headers),
@@ -232,21 +252,52 @@ export function createFetchHandler<Ctx = Request>(
     const checked = checkProxyBody(config, plan, query, read);
     if (!('streaming' in checked)) return fail(checked);
 
-    const call = proxyTokenCall(config, memo, apiKey, checked.streaming);
-    const token = await obtainToken(provider, { ...call, signal: request.signal });
-    if ('refused' in token) {
-      if (body instanceof ReadableStream) body.cancel().catch(() => {});
-      return fail(request.signal.aborted ? CLIENT_GONE : token.refused);
-    }
     // fetch sets the length of the body it sends; content-encoding of the answer is decoded by
     // fetch, so only identity is asked for.
-    const headers = completeUpstreamHeaders(
-      plan,
-      undefined,
-      checked.streaming,
-      bearer(memo, token.token),
-      true,
-    );
+    let url: string;
+    let headers: string[];
+    /** A fresh credential after a 401: the replay's URL and headers, or the refusal. */
+    let afterUnauthorized: () => Promise<{ url: string; headers: string[] } | Refusal>;
+    if (eas === undefined) {
+      const call = proxyTokenCall(config, memo, apiKey, checked.streaming);
+      const token = await obtainToken(provider, { ...call, signal: request.signal });
+      if ('refused' in token) {
+        if (body instanceof ReadableStream) body.cancel().catch(() => {});
+        return fail(request.signal.aborted ? CLIENT_GONE : token.refused);
+      }
+      url = config.origin + plan.upstreamPath;
+      headers = completeUpstreamHeaders(
+        plan,
+        undefined,
+        checked.streaming,
+        bearer(memo, token.token),
+        true,
+      );
+      afterUnauthorized = async () => {
+        const fresh = await tokenAfterUnauthorized(
+          provider,
+          apiKey,
+          token.token,
+          call.minValiditySeconds,
+        );
+        if ('refused' in fresh) return fresh;
+        return { url, headers: withFreshKey(headers, fresh.token) };
+      };
+    } else {
+      const grant = await serviceGrant(eas, service!, target, request.signal);
+      if ('refused' in grant) {
+        if (body instanceof ReadableStream) body.cancel().catch(() => {});
+        return fail(request.signal.aborted ? CLIENT_GONE : grant.refused, grant.requestId);
+      }
+      url = grant.origin + grant.path;
+      const base = completeUpstreamHeaders(plan, undefined, checked.streaming, '', true);
+      headers = withServiceToken(base, grant.token);
+      afterUnauthorized = async () => {
+        const fresh = await serviceGrant(eas, service!, target, undefined, grant);
+        if ('refused' in fresh) return fresh;
+        return { url: fresh.origin + fresh.path, headers: withServiceToken(base, fresh.token) };
+      };
+    }
     const upstreamAbort = new AbortController();
     const onClose = () => upstreamAbort.abort();
     request.signal.addEventListener('abort', onClose, { once: true });
@@ -256,7 +307,7 @@ export function createFetchHandler<Ctx = Request>(
       closing.signal.removeEventListener('abort', onClose);
     };
     const upstream = {
-      url: config.origin + plan.upstreamPath,
+      url,
       method,
       headers,
       body,
@@ -268,43 +319,36 @@ export function createFetchHandler<Ctx = Request>(
     if (refusedKey && !(body instanceof ReadableStream)) {
       // The injected key was refused (expired early, revoked): once more with a fresh one.
       if (outcome.kind === 'answer') outcome.response.body?.cancel().catch(() => {});
-      const fresh = await tokenAfterUnauthorized(
-        provider,
-        apiKey,
-        token.token,
-        call.minValiditySeconds,
-      );
+      const fresh = await afterUnauthorized();
       if ('refused' in fresh) {
         release();
-        return fail(fresh.refused);
+        return fail(fresh.refused, fresh.requestId);
       }
-      outcome = await exchange(fetchImpl, {
-        ...upstream,
-        headers: withFreshKey(headers, fresh.token),
-      });
+      outcome = await exchange(fetchImpl, { ...upstream, ...fresh });
     } else if (refusedKey) {
       // A streamed body cannot be sent again; the next request gets a fresh key.
-      provider.invalidate(apiKey);
+      if (eas === undefined) provider.invalidate(apiKey);
+      else void afterUnauthorized().catch(() => {});
     }
     if (outcome.kind === 'answer' && outcome.response.status === 401) {
-      // Never relayed: it is the server's key that failed, not the client's.
+      // Never relayed: it is the server's key (or the service's token) that failed, not the
+      // client's.
       release();
       const refused = outcome.response;
       const text = await readRefusal(refused);
-      return fail(
-        unauthorizedUpstreamAnswer((name) => refused.headers.get(name) ?? undefined, text, [
-          apiKey,
-        ]),
+      const answer = unauthorizedUpstreamAnswer(
+        (name) => refused.headers.get(name) ?? undefined,
+        text,
+        [apiKey],
       );
+      return fail(eas === undefined ? answer : serviceFailureAnswer(answer));
     }
     if (outcome.kind !== 'answer') {
       release();
       if (outcome.kind === 'aborted') return fail(CLIENT_GONE);
-      return fail(
-        streamedTooLarge
-          ? payloadTooLargeAnswer(config.maxBodyBytes)
-          : transportFailureAnswer(outcome.failure),
-      );
+      if (streamedTooLarge) return fail(payloadTooLargeAnswer(config.maxBodyBytes));
+      const failure = transportFailureAnswer(outcome.failure);
+      return fail(eas === undefined ? failure : serviceFailureAnswer(failure));
     }
     let response!: Response;
     settle((done) => {
@@ -379,6 +423,20 @@ export function createFetchHandler<Ctx = Request>(
           client,
         );
       }
+      case 'pai-eas-workbench':
+        return workbenchRoute(request, ctx, handlerConfig.authorize, paiEas!, plan.cors);
+      case 'pai-eas-service':
+        return proxyRoute(
+          request,
+          ctx,
+          'dashscope',
+          plan.target,
+          plan.query,
+          plan.cors,
+          settle,
+          client,
+          plan.service,
+        );
     }
   }
 

@@ -36,6 +36,8 @@ export {
   encodePathSegment,
   percentEncode,
 } from './percent-encode.js';
+export type { PaiEasOptions } from './routes.js';
+export { createPaiEas } from './routes.js';
 export type {
   ServiceCache,
   ServiceCacheOptions,

@@ -5,7 +5,14 @@
  * real Bun and real Deno), each app in front of one real emulator.
  */
 import { randomUUID } from 'node:crypto';
-import { DEFAULT_EMULATOR_API_KEY, type Emulator, startEmulator } from '@dashscope-token/emulator';
+import {
+  DEFAULT_EMULATOR_ACCESS_KEY,
+  DEFAULT_EMULATOR_API_KEY,
+  DEFAULT_EMULATOR_EAS_REGION,
+  DEFAULT_EMULATOR_EAS_SERVICE,
+  type Emulator,
+  startEmulator,
+} from '@dashscope-token/emulator';
 import OpenAI from 'openai';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { reachesFetchUnchanged } from '../../../packages/fetch/test/node-bridge.js';
@@ -43,6 +50,9 @@ beforeAll(async () => {
 afterAll(async () => {
   await emulator?.close();
 });
+
+const EAS_SERVICE = DEFAULT_EMULATOR_EAS_SERVICE;
+const EAS_INSTANCE = 'emulator-llm-7b56869574-44nq9';
 
 /** A unique prompt, to find the request it caused among the emulator's recorded ones. */
 function marker(): string {
@@ -97,7 +107,15 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
   }
 
   beforeAll(async () => {
-    server = await kind.start({ baseUrl: emulator.url, keyA: KEY_A });
+    server = await kind.start({
+      baseUrl: emulator.url,
+      keyA: KEY_A,
+      paiEas: {
+        region: DEFAULT_EMULATOR_EAS_REGION,
+        credentials: DEFAULT_EMULATOR_ACCESS_KEY,
+        service: EAS_SERVICE,
+      },
+    });
   });
 
   afterAll(async () => {
@@ -565,6 +583,50 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
       expect(attempts.map((r) => r.status)).toEqual([401, 200]);
       expect(attempts[1]!.headers.authorization).toMatch(/^Bearer st-/);
       expect(attempts[1]!.headers.authorization).not.toBe(attempts[0]!.headers.authorization);
+    });
+  });
+
+  describe('PAI-EAS routes', () => {
+    const workbench = { service: EAS_SERVICE, instance: EAS_INSTANCE };
+    for (const mount of ['/eas', '/eas-parsed']) {
+      it(`hands an operator a one-time Workbench URL (${mount})`, async () => {
+        const res = await post(url(`${mount}/dashscope/pai-eas/workbench`), workbench, {
+          'x-operator': 'yes',
+        });
+        expect(res.status).toBe(200);
+        expect(res.headers.get('cache-control')).toBe('no-store');
+        const { workbench_url } = (await res.json()) as { workbench_url: string };
+        expect((await fetch(workbench_url)).status).toBe(200);
+        expect((await fetch(workbench_url)).status).toBe(403);
+      });
+    }
+
+    it('refuses a Workbench URL to anyone else, signing nothing', async () => {
+      const res = await expectNoUpstream(() =>
+        post(url('/eas/dashscope/pai-eas/workbench'), workbench),
+      );
+      expect(res.status).toBe(403);
+    });
+
+    it('streams a chat completion from the EAS service', async () => {
+      const mark = marker();
+      const res = await post(
+        url(`/eas/dashscope/pai-eas/services/${EAS_SERVICE}/v1/chat/completions`),
+        { ...chatBody(mark, { stream: true }), model: EAS_SERVICE },
+      );
+      expect(res.status).toBe(200);
+      expect((await res.text()).trimEnd().endsWith('data: [DONE]')).toBe(true);
+      expect(upstreamWith(mark).path).toBe(`/api/predict/${EAS_SERVICE}/v1/chat/completions`);
+    });
+
+    it('proxies a JSON body the parser already consumed to the EAS service', async () => {
+      const mark = marker();
+      const res = await post(
+        url(`/eas-parsed/dashscope/pai-eas/services/${EAS_SERVICE}/v1/chat/completions`),
+        { ...chatBody(mark), model: EAS_SERVICE },
+      );
+      expect(res.status).toBe(200);
+      expect(upstreamWith(mark).route).toBe('pai-eas-service');
     });
   });
 

@@ -421,7 +421,11 @@ function runtimeKind(runtime: Runtime): ServerKind {
     viaRequest: true,
     async start(config) {
       const server = await startRuntimeServer(runtime, 'matrix-fetch.mjs', {
-        env: { MATRIX_BASE_URL: config.baseUrl, MATRIX_KEY_A: config.keyA },
+        env: {
+          MATRIX_BASE_URL: config.baseUrl,
+          MATRIX_KEY_A: config.keyA,
+          ...(config.paiEas && { MATRIX_PAI_EAS: JSON.stringify(config.paiEas) }),
+        },
       });
       return {
         base: server.base,

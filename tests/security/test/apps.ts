@@ -19,11 +19,16 @@ import {
   type LimitsOptions,
   type ProxyOptions,
 } from '@dashscope-token/core';
-import type { Emulator } from '@dashscope-token/emulator';
+import {
+  DEFAULT_EMULATOR_EAS_SERVICE,
+  type Emulator,
+  type EmulatorPaiEasOptions,
+} from '@dashscope-token/emulator';
 import { dashscopeToken } from '@dashscope-token/express';
 import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
 import { createFetchHandler, type FetchHandlerOptions } from '@dashscope-token/fetch';
 import { type DashScopeHonoOptions, dashscopeToken as honoDashscope } from '@dashscope-token/hono';
+import { createPaiEas } from '@dashscope-token/pai-eas';
 import { createAdaptorServer } from '@hono/node-server';
 import express, { type Request } from 'express';
 import fastify5 from 'fastify';
@@ -37,6 +42,35 @@ export const PERMANENT_KEY = 'sk-Sx4Kv9Qd2Lr7-Tz1Wm8Bn5Hc3Fj6';
 /** A second tenant's permanent key. */
 export const TENANT_KEY = 'sk-Pb8Ye3Nu6Ra1-Vo4Xi9Gt2Ks7Mw5';
 export const PERMANENT_KEYS = [PERMANENT_KEY, TENANT_KEY] as const;
+
+/** The STS triple the PAI-EAS routes sign with: random-looking, like the permanent keys. */
+export const EAS_CREDENTIALS = Object.freeze({
+  accessKeyId: 'STS.Nq3Wd8Ls1Kp6Zr4Tm',
+  accessKeySecret: 'Gh7Ux2Mb9Ce4-Vy6Jo1Fs3Pl8Rk5',
+  securityToken: 'CAIS-Yt5Qa2Xn7Eb9-Wd4Lk1Hj8Mr3Uc6Zp0',
+});
+/** The service token of the emulated EAS service. */
+export const EAS_SERVICE_TOKEN = 'Mzk0Vn2Rp7Qd5-Lx8Tb3Wc6Hs1Ga9';
+/** The secrets the PAI-EAS routes hold: neither may appear in an answer or a log line. */
+export const EAS_SECRETS = [
+  EAS_CREDENTIALS.accessKeySecret,
+  EAS_CREDENTIALS.securityToken,
+  EAS_SERVICE_TOKEN,
+] as const;
+export const EAS_SERVICE = DEFAULT_EMULATOR_EAS_SERVICE;
+
+/** `paiEas` of `startEmulator` for the apps: the triple above and the service's token. */
+export const EMULATOR_PAI_EAS: EmulatorPaiEasOptions = {
+  accessKeys: [EAS_CREDENTIALS],
+  services: [{ name: EAS_SERVICE, token: EAS_SERVICE_TOKEN }],
+};
+
+/** Workbench URLs go to requests with `X-Operator: yes` (any front door's context). */
+function isOperator(ctx: unknown): boolean {
+  const headers = (ctx as { headers?: unknown }).headers;
+  if (headers instanceof Headers) return headers.get('x-operator') === 'yes';
+  return (headers as Record<string, unknown> | undefined)?.['x-operator'] === 'yes';
+}
 
 /** Everything sent to clients and logged, across every app of a test file. */
 export const captured = {
@@ -171,8 +205,18 @@ export function baseOptions(emulator: Emulator): {
   timeoutMs: number;
   proxy: ProxyOptions;
   limits: LimitsOptions<unknown>;
+  paiEas: ReturnType<typeof createPaiEas<unknown>>;
 } {
   return {
+    paiEas: createPaiEas<unknown>({
+      region: 'cn-shanghai',
+      endpoint: emulator.url,
+      credentials: EAS_CREDENTIALS,
+      retry: false,
+      timeoutMs: 300,
+      services: [EAS_SERVICE],
+      authorizeWorkbench: isOperator,
+    }),
     apiKey: PERMANENT_KEY,
     baseUrl: emulator.url,
     logger: recordingLogger,

@@ -23,6 +23,10 @@ import type { Runtime } from '../../integration/test/runtimes.js';
 import {
   type App,
   captured,
+  EAS_CREDENTIALS,
+  EAS_SECRETS,
+  EAS_SERVICE,
+  EMULATOR_PAI_EAS,
   FASTIFY_APPS,
   keyFragments,
   PERMANENT_KEY,
@@ -158,6 +162,48 @@ function routeRequests(prefix: string): string[] {
     raw('POST', `${p}/token`, { 'X-User': 'alice', 'X-Tenant': 'b' }, ''),
     raw('POST', `${p}/token`, { 'X-User': 'throw' }, ''),
     raw('POST', `${p}/token`, { 'X-User': 'alice', 'X-Tenant': 'none' }, ''),
+    ...paiEasRequests(p),
+  ];
+}
+
+const EAS_INSTANCE = 'emulator-llm-7b56869574-44nq9';
+const OPERATOR = { ...JSON_TYPE, 'X-Operator': 'yes' };
+
+/** The PAI-EAS routes: Workbench URLs (allowed, refused, malformed) and service calls. */
+function paiEasRequests(p: string): string[] {
+  const eas = `${p}/pai-eas`;
+  const workbench = JSON.stringify({ service: EAS_SERVICE, instance: EAS_INSTANCE });
+  const chat = { model: EAS_SERVICE, messages: [{ role: 'user', content: 'Hi' }] };
+  return [
+    raw('POST', `${eas}/workbench`, OPERATOR, workbench),
+    raw('POST', `${eas}/workbench`, JSON_TYPE, workbench),
+    raw('POST', `${eas}/workbench`, OPERATOR, '{"service":'),
+    raw('POST', `${eas}/workbench`, OPERATOR, JSON.stringify({ service: EAS_SERVICE })),
+    raw('POST', `${eas}/workbench`, OPERATOR, JSON.stringify({ service: 'other', instance: 'x' })),
+    raw(
+      'POST',
+      `${eas}/workbench`,
+      OPERATOR,
+      JSON.stringify({ service: EAS_SERVICE, instance: 'none' }),
+    ),
+    raw('POST', `${eas}/workbench`, OPERATOR, 'x'.repeat(5000)),
+    raw('GET', `${eas}/workbench`),
+    raw(
+      'POST',
+      `${eas}/services/${EAS_SERVICE}/v1/chat/completions`,
+      JSON_TYPE,
+      JSON.stringify(chat),
+    ),
+    raw(
+      'POST',
+      `${eas}/services/${EAS_SERVICE}/v1/chat/completions`,
+      JSON_TYPE,
+      JSON.stringify({ ...chat, stream: true }),
+    ),
+    raw('GET', `${eas}/services/${EAS_SERVICE}/v1/models`),
+    raw('GET', `${eas}/services/${EAS_SERVICE}/nothing-here`),
+    raw('GET', `${eas}/services/other/v1/models`),
+    raw('GET', `${eas}/services/`),
   ];
 }
 
@@ -230,7 +276,11 @@ async function startAppsFor(kind: Kind): Promise<App> {
 }
 
 beforeAll(async () => {
-  emulator = await startEmulator({ apiKeys: [...PERMANENT_KEYS], chunkDelayMs: 2 });
+  emulator = await startEmulator({
+    apiKeys: [...PERMANENT_KEYS],
+    chunkDelayMs: 2,
+    paiEas: EMULATOR_PAI_EAS,
+  });
   const dead = http.createServer();
   await new Promise<void>((resolve) => dead.listen(0, '127.0.0.1', resolve));
   deadOrigin = `http://127.0.0.1:${(dead.address() as AddressInfo).port}`;
@@ -356,6 +406,54 @@ describe('key-leak sweep', () => {
     }
   });
 
+  it('drives every fault of the EAS OpenAPI and the EAS service through the PAI-EAS routes', async () => {
+    const echo = EAS_SECRETS.join(' ');
+    // Answers of the OpenAPI are the routes' own business (EAS errors are normalised, echoed
+    // secrets redacted); answers of the service itself pass through, so its faults do not echo.
+    const openApiFaults: EmulatorFault[] = [
+      ...INFERENCE_FAULTS,
+      {
+        type: 'status',
+        status: 500,
+        body: { Code: 'InternalError', Message: echo, RequestId: echo },
+      },
+      { type: 'status', status: 403, body: { Code: 'Forbidden.RAM', Message: echo } },
+      { type: 'status', status: 200, body: { RequestId: 'r', WorkbenchUrl: 42, AccessToken: 7 } },
+      { type: 'status', status: 401, body: `denied ${echo}` },
+    ];
+    const runs: [EmulatorRoute, EmulatorFault][] = [
+      ...openApiFaults.map((f) => ['pai-eas', f] as [EmulatorRoute, EmulatorFault]),
+      ...INFERENCE_FAULTS.map((f) => ['pai-eas-service', f] as [EmulatorRoute, EmulatorFault]),
+    ];
+    for (const kind of KINDS) {
+      // A fresh app per fault: nothing cached, so each service call describes the service.
+      for (const [route, fault] of runs) {
+        const app = await startAppsFor(kind);
+        emulator.fault(route, fault, 3);
+        await exchange(
+          app,
+          raw(
+            'POST',
+            '/dashscope/pai-eas/workbench',
+            OPERATOR,
+            JSON.stringify({ service: EAS_SERVICE, instance: EAS_INSTANCE }),
+          ),
+        );
+        await exchange(
+          app,
+          raw(
+            'POST',
+            `/dashscope/pai-eas/services/${EAS_SERVICE}/v1/chat/completions`,
+            JSON_TYPE,
+            JSON.stringify({ model: EAS_SERVICE, messages: [], stream: true }),
+          ),
+        );
+        emulator.clearFaults();
+        await app.close();
+      }
+    }
+  });
+
   it('drives the attack corpus, client aborts and a failing background refresh', async () => {
     const corpus = JSON.parse(
       readFileSync(new URL('../attack-corpus.json', import.meta.url), 'utf8'),
@@ -417,6 +515,32 @@ describe('key-leak sweep', () => {
     expect(captured.logs.length).toBeGreaterThan(exchanges / 2);
     expect(sentMatches).toEqual([]);
     expect(logMatches).toEqual([]);
+  });
+
+  it('found no AccessKey secret, security token, signature, service token or Workbench URL where they must not be', () => {
+    const sent = captured.sent.join('\n');
+    const logs = captured.logs.join('\n');
+    const signatures = new Set<string>();
+    for (const r of emulator.requests) {
+      const auth = r.headers.authorization;
+      const signature = typeof auth === 'string' ? /Signature=([0-9a-f]{64})/.exec(auth) : null;
+      if (signature) signatures.add(signature[1]!);
+    }
+    const urls = new Set<string>();
+    for (const m of sent.matchAll(/"workbench_url":"([^"]+)"/g)) urls.add(m[1]!);
+    expect(signatures.size).toBeGreaterThan(10);
+    expect(urls.size).toBeGreaterThan(3);
+    expect(keyFragments(sent, EAS_SECRETS)).toEqual([]);
+    expect(keyFragments(logs, EAS_SECRETS)).toEqual([]);
+    for (const signature of signatures) {
+      expect(sent.includes(signature), 'a signature was sent to a client').toBe(false);
+      expect(logs.includes(signature), 'a signature was logged').toBe(false);
+    }
+    for (const url of urls) {
+      expect(logs.includes(url), 'a Workbench URL was logged').toBe(false);
+      expect(logs.includes(new URL(url).search), 'a Workbench URL query was logged').toBe(false);
+    }
+    expect(logs).not.toContain(EAS_CREDENTIALS.accessKeyId);
   });
 
   it('logged no Authorization or Cookie value: not the client’s, not an st- key', () => {

@@ -1,6 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
-import { type Dispatcher, Pool } from 'undici';
+import { Agent, type Dispatcher, Pool } from 'undici';
 import { appToken } from '../policy/admission.js';
 import { INTERNAL_ERROR, NOT_FOUND } from '../policy/answers.js';
 import {
@@ -10,12 +10,14 @@ import {
 } from '../policy/config.js';
 import { logInternalError } from '../policy/logging.js';
 import type { HandlerGetTokenOptions } from '../policy/options.js';
+import { paiEasProxyConfig } from '../policy/pai-eas.js';
 import { planRequest } from '../policy/request.js';
 import { createTokenProvider } from '../token/with-undici.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/undici.js';
 import type { TemporaryToken } from '../types.js';
 import { sendError, setHeaders, writeAnswer } from './answer.js';
 import { logNodeRequest } from './logging.js';
+import { handleWorkbenchRoute } from './pai-eas-workbench.js';
 import { handleProxyRoute, type ProxyContext } from './proxy-route.js';
 import { handleTokenRoute } from './token-route.js';
 import type {
@@ -25,6 +27,10 @@ import type {
   HandleOptions,
 } from './types.js';
 import { createWebSocketProxy } from './websocket/proxy.js';
+
+function parsedOf<Ctx>(handleOptions: HandleOptions<Ctx> | undefined) {
+  return handleOptions?.parsedBody !== undefined ? { value: handleOptions.parsedBody } : undefined;
+}
 
 /**
  * Creates the node:http front door to Model Studio: the token route
@@ -68,6 +74,21 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
       bodyTimeout: config.bodyTimeoutMs,
     });
   const proxy: ProxyContext<Ctx> = { config, provider, dispatcher, memo: {} };
+  const paiEas = config.paiEas;
+  let easDispatcher: Agent | undefined;
+  if (paiEas !== undefined) {
+    easDispatcher = new Agent({
+      connections: config.connections,
+      connect: { timeout: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS },
+      headersTimeout: config.headersTimeoutMs,
+      bodyTimeout: config.bodyTimeoutMs,
+    });
+    proxy.paiEas = {
+      config: paiEas,
+      proxyConfig: paiEasProxyConfig(config),
+      dispatcher: easDispatcher,
+    };
+  }
   const webSockets = createWebSocketProxy(config, provider);
 
   async function route(
@@ -95,8 +116,6 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
         });
         return true;
       case 'proxy': {
-        const parsed =
-          handleOptions?.parsedBody !== undefined ? { value: handleOptions.parsedBody } : undefined;
         await handleProxyRoute(
           req,
           res,
@@ -105,13 +124,32 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
             dialect: plan.dialect,
             target: plan.target,
             query: plan.query,
-            parsed,
+            parsed: parsedOf(handleOptions),
             clientAddress: handleOptions?.clientAddress ?? req.socket?.remoteAddress,
           },
           proxy,
         );
         return true;
       }
+      case 'pai-eas-workbench':
+        await handleWorkbenchRoute(req, res, ctx, config, paiEas!, parsedOf(handleOptions));
+        return true;
+      case 'pai-eas-service':
+        await handleProxyRoute(
+          req,
+          res,
+          {
+            ctx,
+            dialect: 'dashscope',
+            target: plan.target,
+            query: plan.query,
+            parsed: parsedOf(handleOptions),
+            clientAddress: handleOptions?.clientAddress ?? req.socket?.remoteAddress,
+            service: plan.service,
+          },
+          proxy,
+        );
+        return true;
     }
   }
 
@@ -161,6 +199,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     closing ??= (async () => {
       const tasks: Promise<unknown>[] = [webSockets.close(), providers.close()];
       if (ownsDispatcher) tasks.push(dispatcher.close());
+      if (easDispatcher !== undefined) tasks.push(easDispatcher.close());
       await Promise.all(tasks);
     })();
     return closing;

@@ -17,11 +17,19 @@ import {
 import type { HandlerConfig } from '../policy/config.js';
 import { admitWithinLimits } from '../policy/limits.js';
 import {
+  admitServiceCall,
+  type PaiEasConfig,
+  serviceFailureAnswer,
+  serviceGrant,
+  withServiceToken,
+} from '../policy/pai-eas.js';
+import {
   bearer,
   checkProxyBody,
   checkProxyMethod,
   completeUpstreamHeaders,
   type ProxyMemo,
+  type ProxyPlan,
   planProxy,
   proxyTokenCall,
   type ReadBody,
@@ -46,6 +54,17 @@ export interface ProxyContext<Ctx> {
   dispatcher: Dispatcher;
   /** Per-handler memo of the hot path (`getToken` options and `Bearer` of the last key). */
   memo: { current?: ProxyMemo };
+  /** The PAI-EAS service calls, when `paiEas` is set. */
+  paiEas?: PaiEasProxy<Ctx>;
+}
+
+/** What proxying to PAI-EAS services needs besides the Model Studio proxy. */
+export interface PaiEasProxy<Ctx> {
+  config: PaiEasConfig<Ctx>;
+  /** The proxy's config without Model Studio's base path and `allowModels`. */
+  proxyConfig: HandlerConfig<Ctx, IncomingMessage>;
+  /** One dispatcher for every service origin. */
+  dispatcher: Dispatcher;
 }
 
 /** A parsed body handed over by an adapter (`undefined` = none). */
@@ -62,6 +81,8 @@ export interface ProxyRequest<Ctx> {
   parsed: ParsedBody | undefined;
   /** The client address the framework trusts, if it gave one. */
   clientAddress: string | undefined;
+  /** An allow-listed PAI-EAS service: proxied to its endpoint with its token. */
+  service?: string;
 }
 
 /** How the node executor names an undici failure before any answer. */
@@ -113,18 +134,22 @@ export async function handleProxyRoute<Ctx>(
   request: ProxyRequest<Ctx>,
   proxy: ProxyContext<Ctx>,
 ): Promise<void> {
-  const { config, provider } = proxy;
-  const { dialect } = request;
+  const { provider } = proxy;
+  const { dialect, service } = request;
+  const eas = service === undefined ? undefined : proxy.paiEas;
+  const config = eas === undefined ? proxy.config : eas.proxyConfig;
   const method = req.method ?? 'GET';
   const refusedMethod = checkProxyMethod(method);
   if (refusedMethod !== undefined) return sendError(res, dialect, refusedMethod);
-  let admission = admitWithinLimits(config, 'proxy', request.ctx, {
-    address: request.clientAddress,
-    headers: req.headers,
-  });
+  const client = { address: request.clientAddress, headers: req.headers };
+  let apiKey = '';
+  let admission =
+    eas === undefined
+      ? admitWithinLimits(config, 'proxy', request.ctx, client)
+      : admitServiceCall(config, request.ctx, client);
   if (admission instanceof Promise) admission = await admission;
   if ('refused' in admission) return sendError(res, dialect, admission.refused);
-  const apiKey = admission.apiKey;
+  if (eas === undefined) apiKey = admission.apiKey;
 
   const plan = planProxy(config, request.target, {
     method,
@@ -170,6 +195,14 @@ export async function handleProxyRoute<Ctx>(
   if (!('streaming' in checked)) return sendError(res, dialect, checked);
   const streaming = checked.streaming;
 
+  const bodyLength = Buffer.isBuffer(body)
+    ? body.length
+    : body !== null
+      ? plan.declared
+      : undefined;
+  if (eas !== undefined) {
+    return proxyToService(req, res, request, eas, plan, body, bodyLength, streaming);
+  }
   const call = proxyTokenCall(config, proxy.memo, apiKey, streaming);
   const token = await obtainToken(provider, call);
   if ('refused' in token) return sendError(res, dialect, token.refused);
@@ -180,7 +213,7 @@ export async function handleProxyRoute<Ctx>(
 
   const headers = completeUpstreamHeaders(
     plan,
-    Buffer.isBuffer(body) ? body.length : body !== null ? plan.declared : undefined,
+    bodyLength,
     streaming,
     bearer(proxy.memo, token.token),
   );
@@ -223,5 +256,84 @@ export async function handleProxyRoute<Ctx>(
   }
   if (outcome.kind === 'failed') {
     sendError(res, dialect, upstreamFailureAnswer(outcome.error, config.maxBodyBytes));
+  }
+}
+
+/**
+ * The last leg of a PAI-EAS service call: the service's endpoint and token (DescribeService
+ * through the cache, or explicit), the same forward and relay, and one replay with a re-fetched
+ * token after the service answered 401.
+ */
+async function proxyToService<Ctx>(
+  req: IncomingMessage,
+  res: ServerResponse,
+  request: ProxyRequest<Ctx>,
+  eas: PaiEasProxy<Ctx>,
+  plan: ProxyPlan,
+  body: Buffer | Readable | null,
+  bodyLength: number | undefined,
+  streaming: boolean,
+): Promise<void> {
+  const { dialect, service } = request;
+  const config = eas.proxyConfig;
+  const abort = new AbortController();
+  const onClose = () => abort.abort();
+  res.once('close', onClose);
+  const grant = await serviceGrant(eas.config, service!, request.target, abort.signal);
+  res.off('close', onClose);
+  if ('refused' in grant) {
+    if (body !== null && !Buffer.isBuffer(body)) body.destroy();
+    return sendError(res, dialect, grant.refused, grant.requestId);
+  }
+  if (gone(res)) {
+    if (body !== null && !Buffer.isBuffer(body)) body.destroy();
+    return;
+  }
+  const base = completeUpstreamHeaders(plan, bodyLength, streaming, '');
+  const headers = withServiceToken(base, grant.token);
+  const upstream = {
+    origin: grant.origin,
+    path: grant.path,
+    method: req.method ?? 'GET',
+    headers,
+    body,
+    headersTimeout: config.headersTimeoutMs,
+    bodyTimeout: config.bodyTimeoutMs,
+    // A 401 to the service token is never relayed: it is the server's secret that failed.
+    holdUnauthorized: true,
+  };
+  let outcome: ForwardOutcome = await forward(eas.dispatcher, upstream, res);
+  if (outcome.kind === 'unauthorized' && isReplayable(body)) {
+    const fresh = await serviceGrant(eas.config, service!, request.target, undefined, grant);
+    if ('refused' in fresh) return sendError(res, dialect, fresh.refused, fresh.requestId);
+    if (gone(res)) return;
+    outcome = await forward(
+      eas.dispatcher,
+      {
+        ...upstream,
+        origin: fresh.origin,
+        path: fresh.path,
+        headers: withServiceToken(base, fresh.token),
+      },
+      res,
+    );
+  } else if (outcome.kind === 'unauthorized') {
+    // A streamed body cannot be sent again; the next call gets the token fetched again.
+    void serviceGrant(eas.config, service!, request.target, undefined, grant).catch(() => {});
+  }
+  if (outcome.kind === 'unauthorized') {
+    const refused = unauthorizedUpstreamAnswer(
+      outcome.headers,
+      outcome.body.toString('utf8'),
+      grant.token === undefined ? [] : [grant.token],
+    );
+    return sendError(res, dialect, serviceFailureAnswer(refused));
+  }
+  if (outcome.kind === 'failed') {
+    sendError(
+      res,
+      dialect,
+      serviceFailureAnswer(upstreamFailureAnswer(outcome.error, config.maxBodyBytes)),
+    );
   }
 }

@@ -165,6 +165,29 @@ export function errorAnswer(
   return { status: error.status, headers, body };
 }
 
+/**
+ * A 200 JSON answer that carries a secret (a temporary key, a login URL): `Cache-Control:
+ * no-store` and `Pragma: no-cache`, plus `extra` headers.
+ */
+export function noStoreAnswer(
+  body: string,
+  requestId: string,
+  extra?: Readonly<Record<string, string>>,
+): Answer {
+  return {
+    status: 200,
+    headers: {
+      'content-type': 'application/json; charset=utf-8',
+      'content-length': String(utf8Length(body)),
+      'cache-control': 'no-store',
+      pragma: 'no-cache',
+      ...extra,
+      'x-request-id': requestId,
+    },
+    body,
+  };
+}
+
 /** 500 without details: an unexpected (non-DashScopeError) failure. */
 export const INTERNAL_ERROR: ErrorAnswer = Object.freeze({
   status: 500,

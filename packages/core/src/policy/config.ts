@@ -11,6 +11,7 @@ import { CorsPolicy } from './cors.js';
 import { Limits } from './limits.js';
 import { logRefreshError, logStoreError } from './logging.js';
 import type { HandlerProviders, SharedHandlerOptions } from './options.js';
+import { type PaiEasConfig, resolvePaiEasConfig } from './pai-eas.js';
 import { normalisePrefix } from './routes.js';
 import {
   resolveWebSocketConfig,
@@ -65,6 +66,8 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   providers: HandlerProviders;
   /** Per-client limits; `undefined` when `limits: false`. */
   limits: Limits<Ctx> | undefined;
+  /** The PAI-EAS routes, `undefined` when off. */
+  paiEas: PaiEasConfig<Ctx> | undefined;
 }
 
 function integer(
@@ -282,6 +285,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     ),
     providers,
     limits: Limits.resolve({ ...options, onStoreError: storeErrorReporter(options) }),
+    paiEas: resolvePaiEasConfig(options.paiEas),
   };
 }
 

@@ -28,6 +28,7 @@ export {
   isRetryable,
   NOT_FOUND,
   newRequestId,
+  noStoreAnswer,
   payloadTooLargeAnswer,
   transportFailureAnswer,
   unauthorizedUpstreamAnswer,
@@ -73,6 +74,35 @@ export type {
   TokenRouteOptions,
 } from './options.js';
 export { compileOrigins, isSameOriginAsHost } from './origin.js';
+export type {
+  EasRefused,
+  PaiEasConfig,
+  PaiEasGrant,
+  PaiEasOperations,
+  PaiEasRoute,
+  PaiEasRoutesOptions,
+  PaiEasServiceEndpoint,
+  PaiEasWorkbenchTarget,
+  WorkbenchAuthorizer,
+  WorkbenchLogin,
+} from './pai-eas.js';
+export {
+  admitServiceCall,
+  authorizeOnly,
+  authorizeWorkbench,
+  checkWorkbenchFraming,
+  DEFAULT_WORKBENCH_BODY_BYTES,
+  DEFAULT_WORKBENCH_BODY_TIMEOUT_MS,
+  fetchWorkbenchUrl,
+  paiEasProxyConfig,
+  resolvePaiEasConfig,
+  serviceFailureAnswer,
+  serviceGrant,
+  WORKBENCH_BODY_TIMEOUT,
+  withServiceToken,
+  workbenchAnswer,
+  workbenchTarget,
+} from './pai-eas.js';
 export type { BodyHandling, ProxyFacts, ProxyMemo, ProxyPlan, ReadBody } from './proxy.js';
 export {
   bearer,

@@ -3,9 +3,11 @@
  * adapters over them), grouped by what they govern: the token route, the proxy, CORS, and the
  * settings of the whole handler. Runtime-neutral types.
  */
+
 import type { EndpointOptions, TokenProvider, TokenProviderOptions } from '../types.js';
 import type { LimitsOptions } from './limits.js';
 import type { DashScopeLogger } from './logging.js';
+import type { PaiEasRoutesOptions } from './pai-eas.js';
 
 /** Who a request is from, as `authorize` names them: per-client limits count against `id`. */
 export interface Identity {
@@ -196,6 +198,13 @@ export interface SharedHandlerOptions<Ctx> extends EndpointOptions, HandlerCache
   cors?: false | CorsOptions;
   /** Proxy options. @default {} */
   proxy?: ProxyOptions;
+  /**
+   * The PAI-EAS routes, `POST {prefix}/pai-eas/workbench` and
+   * `{prefix}/pai-eas/services/{service}/…`: pass `createPaiEas({ region, services,
+   * authorizeWorkbench, endpoint?, credentials? })` from `@dashscope-token/pai-eas`.
+   * @default undefined (both routes answer 404)
+   */
+  paiEas?: PaiEasRoutesOptions<Ctx>;
   /**
    * Existing token providers for the proxy and/or the token route (never one for both).
    * @default two new providers

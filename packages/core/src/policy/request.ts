@@ -11,9 +11,15 @@ import {
   errorAnswer,
   NOT_FOUND,
   newRequestId,
+  noStoreAnswer,
 } from './answers.js';
 import type { HandlerConfig } from './config.js';
 import { refusedPreflight } from './cors.js';
+import {
+  serviceNotAllowed,
+  WORKBENCH_METHOD_NOT_ALLOWED,
+  WORKBENCH_ROUTE_ALLOW,
+} from './pai-eas.js';
 import { matchRoute } from './routes.js';
 
 /** Request headers with lower-case names (node's `req.headers`, or a `Headers` copied). */
@@ -46,6 +52,16 @@ export type RequestPlan =
   | {
       kind: 'proxy';
       dialect: ErrorDialect;
+      target: string;
+      query: string;
+      cors: readonly string[];
+    }
+  /** `POST {prefix}/pai-eas/workbench`: parse, authorize, then ask EAS for a Workbench URL. */
+  | { kind: 'pai-eas-workbench'; cors: readonly string[] }
+  /** `{prefix}/pai-eas/services/{service}/…` of an allow-listed service: proxied to it. */
+  | {
+      kind: 'pai-eas-service';
+      service: string;
       target: string;
       query: string;
       cors: readonly string[];
@@ -89,14 +105,17 @@ const TOKEN_METHOD_NOT_ALLOWED: ErrorAnswer = Object.freeze({
   headers: { allow: TOKEN_ROUTE_ALLOW },
 });
 
-const TOKEN_OPTIONS: Answer = Object.freeze({
-  status: 204,
-  headers: Object.freeze({ allow: TOKEN_ROUTE_ALLOW, 'content-length': '0' }) as Record<
-    string,
-    string
-  >,
-  body: '',
-});
+/** 204 for `OPTIONS` (not a preflight) on a POST-only route. */
+function optionsAnswer(allow: string): Answer {
+  return Object.freeze({
+    status: 204,
+    headers: Object.freeze({ allow, 'content-length': '0' }) as Record<string, string>,
+    body: '',
+  });
+}
+
+const TOKEN_OPTIONS = optionsAnswer(TOKEN_ROUTE_ALLOW);
+const WORKBENCH_OPTIONS = optionsAnswer(WORKBENCH_ROUTE_ALLOW);
 
 function header(headers: RequestHeaders, name: string): string | undefined {
   const value = headers[name];
@@ -124,14 +143,20 @@ export function planRequest<Ctx>(config: HandlerConfig<Ctx>, facts: RequestFacts
   if (cors !== undefined || method === 'OPTIONS') {
     const origin = header(facts.headers, 'origin');
     const routed =
-      match.kind === 'proxy' || (match.kind === 'token' && config.tokenRoute !== undefined);
+      match.kind === 'proxy' ||
+      (match.kind === 'token' && config.tokenRoute !== undefined) ||
+      (config.paiEas !== undefined &&
+        (match.kind === 'pai-eas-workbench' || match.kind === 'pai-eas-service'));
     if (
       routed &&
       method === 'OPTIONS' &&
       origin !== undefined &&
       facts.headers['access-control-request-method'] !== undefined
     ) {
-      const methods = match.kind === 'token' ? TOKEN_PREFLIGHT_METHODS : PROXY_PREFLIGHT_METHODS;
+      const methods =
+        match.kind === 'token' || match.kind === 'pai-eas-workbench'
+          ? TOKEN_PREFLIGHT_METHODS
+          : PROXY_PREFLIGHT_METHODS;
       const requested = header(facts.headers, 'access-control-request-headers');
       return {
         kind: 'answer',
@@ -159,6 +184,25 @@ export function planRequest<Ctx>(config: HandlerConfig<Ctx>, facts: RequestFacts
       if (method === 'POST') return { kind: 'token', cors: corsHeaders };
       if (method === 'OPTIONS') return { kind: 'answer', answer: TOKEN_OPTIONS, cors: corsHeaders };
       return answer('dashscope', TOKEN_METHOD_NOT_ALLOWED, corsHeaders);
+    case 'pai-eas-workbench':
+      if (config.paiEas === undefined) return answer('dashscope', NOT_FOUND, corsHeaders);
+      if (method === 'POST') return { kind: 'pai-eas-workbench', cors: corsHeaders };
+      if (method === 'OPTIONS') {
+        return { kind: 'answer', answer: WORKBENCH_OPTIONS, cors: corsHeaders };
+      }
+      return answer('dashscope', WORKBENCH_METHOD_NOT_ALLOWED, corsHeaders);
+    case 'pai-eas-service':
+      if (config.paiEas === undefined) return answer('dashscope', NOT_FOUND, corsHeaders);
+      if (!config.paiEas.services.has(match.service)) {
+        return answer('dashscope', serviceNotAllowed(match.service), corsHeaders);
+      }
+      return {
+        kind: 'pai-eas-service',
+        service: match.service,
+        target: match.target,
+        query: match.query,
+        cors: corsHeaders,
+      };
     case 'bad-target':
       return answer(match.dialect, badTargetAnswer(match.reason), corsHeaders);
     case 'refused':
@@ -186,15 +230,5 @@ export function planRequest<Ctx>(config: HandlerConfig<Ctx>, facts: RequestFacts
  */
 export function tokenAnswer(token: { token: string; expiresAt: number }): Answer {
   const body = JSON.stringify({ token: token.token, expires_at: token.expiresAt });
-  return {
-    status: 200,
-    headers: {
-      'content-type': 'application/json; charset=utf-8',
-      'content-length': String(body.length),
-      'cache-control': 'no-store',
-      pragma: 'no-cache',
-      'x-request-id': newRequestId(),
-    },
-    body,
-  };
+  return noStoreAnswer(body, newRequestId());
 }

@@ -1,4 +1,5 @@
 import type { ErrorDialect } from './answers.js';
+import { matchPaiEasRoute, PAI_EAS_PREFIX, type PaiEasRoute } from './pai-eas.js';
 import { unsafePathReason, unsafeQueryReason } from './path-safety.js';
 
 /** What a request target means to the handler. */
@@ -16,7 +17,9 @@ export type Route =
   /** Anything else under the prefix. */
   | { kind: 'not-found'; dialect: ErrorDialect }
   /** Unsafe target under the prefix: 400, forwarded nowhere. */
-  | { kind: 'bad-target'; dialect: ErrorDialect; reason: string };
+  | { kind: 'bad-target'; dialect: ErrorDialect; reason: string }
+  /** `{prefix}/pai-eas/workbench` or `{prefix}/pai-eas/services/{service}/…`. */
+  | PaiEasRoute;
 
 const OUTSIDE: Route = Object.freeze({ kind: 'outside' });
 const TOKEN: Route = Object.freeze({ kind: 'token' });
@@ -121,5 +124,9 @@ export function matchRoute(url: string, prefix: string): Route {
   }
   if (rest === '/token') return TOKEN;
   if (rest.startsWith(WEBSOCKET_PREFIX)) return WEBSOCKET;
+  if (rest.startsWith(PAI_EAS_PREFIX)) {
+    const eas = matchPaiEasRoute(rest, query);
+    if (eas !== undefined) return eas;
+  }
   return { kind: 'not-found', dialect };
 }
