@@ -8,6 +8,7 @@ import { invalidOption } from '../token/errors.js';
 import type { TokenProvider, TokenProviderOptions } from '../types.js';
 import type { AccessPolicy } from './admission.js';
 import { CorsPolicy } from './cors.js';
+import { forwardedHeaderNames } from './headers.js';
 import { logRefreshError } from './logging.js';
 import type { HandlerProviders, SharedHandlerOptions } from './options.js';
 import { normalisePrefix } from './routes.js';
@@ -57,6 +58,8 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   connections: number;
   replayBufferBytes: number;
   forwardClientIdentity: boolean;
+  /** `proxy.forwardHeaders`, lower-cased. */
+  forwardHeaders: ReadonlySet<string>;
   allowModels: ReadonlySet<string> | undefined;
   /** `undefined` when WebSockets are off (or the executor has none). */
   websocket: WebSocketConfig<Ctx, Req> | undefined;
@@ -240,6 +243,12 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     }
   }
   const models = moved(options.allowModels, proxy.allowModels, 'allowModels', 'proxy.allowModels');
+  const forwardHeaders = forwardedHeaderNames(proxy.forwardHeaders);
+  if ('refused' in forwardHeaders) {
+    throw invalidOption(
+      `Invalid proxy.forwardHeaders: ${JSON.stringify(forwardHeaders.refused)} is never forwarded (a credential, a framing header or a header that rewrites the target or method).`,
+    );
+  }
   const origin = base.origin;
   const basePath = base.pathname === '/' ? '' : base.pathname.replace(/\/+$/, '');
   return {
@@ -269,6 +278,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
       0,
     ),
     forwardClientIdentity: proxy.forwardClientIdentity === true,
+    forwardHeaders,
     allowModels: models === undefined ? undefined : new Set(models),
     websocket: resolveWebSocketConfig(
       websocket,

@@ -121,6 +121,18 @@ export interface ProxyOptions {
    * @default false
    */
   forwardClientIdentity?: boolean;
+  /**
+   * More request header names to forward upstream (HTTP and WebSocket handshakes), in any case.
+   * Request headers go upstream on an allow-list: `Accept`, `Accept-Language`, `Cache-Control`,
+   * `Content-Type`, `Content-Encoding`, `Content-Language`, `User-Agent`, `Idempotency-Key`,
+   * `X-Request-Id`, `X-Client-Request-Id` and every `X-DashScope-*`, `OpenAI-*` and
+   * `X-Stainless-*` header; everything else is dropped. Credentials, framing and hop-by-hop
+   * headers, `X-Original-URL`, `X-Rewrite-URL`, method overrides (`X-HTTP-Method-Override`,
+   * `X-HTTP-Method`, `X-Method-Override`) and `X-Api-Key`/`Api-Key` are never forwarded: naming
+   * one throws `InvalidParameter`.
+   * @default [] (the allow-list only)
+   */
+  forwardHeaders?: readonly string[];
 }
 
 /**

@@ -218,8 +218,9 @@ export function upstreamHandshakeHeaders(
   rawHeaders: readonly string[],
   forwardClientIdentity: boolean,
   token: string,
+  forwardHeaders?: ReadonlySet<string>,
 ): Record<string, string> {
-  const flat = readClientHeaders(rawHeaders, forwardClientIdentity).headers;
+  const flat = readClientHeaders(rawHeaders, forwardClientIdentity, forwardHeaders).headers;
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) {
     const name = flat[i]!.toLowerCase();

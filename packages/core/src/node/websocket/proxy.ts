@@ -141,7 +141,12 @@ export function createWebSocketProxy<Ctx>(
       const connect = (key: string): Promise<UpstreamOutcome> =>
         connectUpstream(url, {
           protocols,
-          headers: upstreamHandshakeHeaders(req.rawHeaders, config.forwardClientIdentity, key),
+          headers: upstreamHandshakeHeaders(
+            req.rawHeaders,
+            config.forwardClientIdentity,
+            key,
+            config.forwardHeaders,
+          ),
           timeoutMs: settings.handshakeTimeoutMs,
           maxPayload: settings.maxMessageBytes,
           secrets: [apiKey, key],
