@@ -25,6 +25,7 @@ import type {
   HandleOptions,
 } from './types.js';
 import { createWebSocketProxy } from './websocket/proxy.js';
+import { isLastOwnListener, markUpgradeListener, refuseStrayUpgrade } from './websocket/stray.js';
 
 /**
  * Creates the node:http front door to Model Studio: the token route
@@ -177,6 +178,20 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     };
   }
 
+  // Called by the server as its listener (`this` is the server): an upgrade outside the
+  // handler's routes is answered 404 and closed when no other listener can take it.
+  const upgrade = markUpgradeListener(function upgrade(
+    this: unknown,
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): boolean {
+    if (webSockets.handleUpgrade(req, socket, head)) return true;
+    if (!isLastOwnListener(this, upgrade)) return false;
+    refuseStrayUpgrade(socket);
+    return true;
+  });
+
   Object.defineProperties(handler, {
     handle: { value: handle, enumerable: true },
     stats: { value: stats, enumerable: true },
@@ -184,11 +199,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     close: { value: close, enumerable: true },
     provider: { value: provider, enumerable: true },
     prefix: { value: config.prefix, enumerable: true },
-    upgrade: {
-      value: (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-        webSockets.handleUpgrade(req, socket, head),
-      enumerable: true,
-    },
+    upgrade: { value: upgrade, enumerable: true },
     handleUpgrade: { value: webSockets.handleUpgrade, enumerable: true },
     websocketStats: { value: webSockets.stats, enumerable: true },
   });

@@ -1,0 +1,81 @@
+/**
+ * The hardening of issue 16 that lives in the node:http executor's wiring: each test is named
+ * for the attack it pins (the request-level ones are in the attack corpus and
+ * tests/security/test/hardening.test.ts, on every front door).
+ */
+import http from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { afterEach, describe, expect, it } from 'vitest';
+import { createDashScopeHandler } from '../../src/index.js';
+import { HANDSHAKE, PERMANENT_KEY, type RunningProxy, rawUpgrade, startProxy } from '../ws/harness.js';
+
+const running: RunningProxy[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.close()));
+});
+
+async function connections(server: http.Server): Promise<number> {
+  return new Promise((resolve, reject) =>
+    server.getConnections((error, n) => (error ? reject(error) : resolve(n))),
+  );
+}
+
+async function untilNoConnections(server: http.Server): Promise<number> {
+  for (let i = 0; i < 200 && (await connections(server)) > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  return connections(server);
+}
+
+describe('stray upgrades (issue 16, item 1)', () => {
+  it('answers 404 and closes an upgrade outside the prefix when the handler is the only upgrade listener, so none holds a socket', async () => {
+    const proxy = await startProxy({ baseUrl: 'http://127.0.0.1:9' });
+    running.push(proxy);
+    for (const path of ['/elsewhere', '/', '/dashscope-other/socket']) {
+      const answer = await rawUpgrade(proxy.port, path, HANDSHAKE);
+      expect(answer.status, path).toBe(404);
+      expect(answer.text).toContain('connection: close');
+    }
+    expect(await untilNoConnections(proxy.server)).toBe(0);
+  });
+
+  it('lets the last of several handlers on one server answer the upgrades none of them owns', async () => {
+    const first = createDashScopeHandler({ apiKey: PERMANENT_KEY, baseUrl: 'http://127.0.0.1:9' });
+    const second = createDashScopeHandler({
+      apiKey: PERMANENT_KEY,
+      baseUrl: 'http://127.0.0.1:9',
+      prefix: '/other-ai',
+    });
+    const server = http.createServer();
+    server.on('upgrade', first.upgrade);
+    server.on('upgrade', second.upgrade);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    const port = (server.address() as AddressInfo).port;
+    try {
+      // The second handler's route is refused by the second handler (no such WebSocket path),
+      // not as a stray by the first.
+      const theirs = await rawUpgrade(port, '/other-ai/api-ws/v1/nothing', HANDSHAKE);
+      expect(theirs.status).toBe(404);
+      const stray = await rawUpgrade(port, '/nobody', HANDSHAKE);
+      expect(stray.status).toBe(404);
+      expect(await untilNoConnections(server)).toBe(0);
+      expect(first.websocketStats().refused + second.websocketStats().refused).toBe(1);
+    } finally {
+      await Promise.all([first.close(), second.close()]);
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('leaves a stray upgrade to a listener attached after it', async () => {
+    const proxy = await startProxy({ baseUrl: 'http://127.0.0.1:9' });
+    running.push(proxy);
+    const seen: string[] = [];
+    proxy.server.on('upgrade', (req, socket) => {
+      seen.push(req.url ?? '');
+      socket.end('HTTP/1.1 418 I am a teapot\r\nConnection: close\r\nContent-Length: 0\r\n\r\n');
+    });
+    expect((await rawUpgrade(proxy.port, '/app/socket', HANDSHAKE)).status).toBe(418);
+    expect(seen).toEqual(['/app/socket']);
+  });
+});
