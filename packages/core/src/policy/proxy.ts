@@ -7,6 +7,7 @@
 import type { GetTokenOptions } from '../types.js';
 import { type ErrorAnswer, payloadTooLargeAnswer } from './answers.js';
 import type { HandlerConfig } from './config.js';
+import { formContentRefusal } from './csrf.js';
 import { readClientHeaders } from './headers.js';
 
 /** Methods the proxy forwards. */
@@ -138,6 +139,11 @@ export function planProxy<Ctx>(
   const hasBody =
     client.chunked || (declared !== undefined ? declared > 0 : facts.bodyPresent === true);
   if (hasBody && BODYLESS_METHODS.has(facts.method)) return BODY_NOT_ALLOWED;
+  if (hasBody && client.contentType !== undefined) {
+    const q = target.indexOf('?');
+    const refused = formContentRefusal(client.contentType, q < 0 ? target : target.slice(0, q));
+    if (refused !== undefined) return refused;
+  }
   let body: BodyHandling = 'none';
   if (hasBody) {
     body =

@@ -6,6 +6,7 @@
  */
 import { badTargetAnswer, type ErrorAnswer } from './answers.js';
 import type { HandlerConfig } from './config.js';
+import { CROSS_SITE_REFUSED, isForgedCrossSite } from './csrf.js';
 import { readClientHeaders } from './headers.js';
 import { isSameOriginAsHost } from './origin.js';
 import type { RequestHeaders } from './request.js';
@@ -169,15 +170,15 @@ export function planUpgrade<Ctx, Req>(
   const handshake = checkClientHandshake(facts.method, facts.headers);
   if (!('protocols' in handshake)) return refuse(handshake);
   const origin = header(facts.headers, 'origin');
-  // A handshake without `Origin` comes from a non-browser client (browsers always send it on
-  // WebSocket handshakes): it carries no ambient browser credentials.
+  // Browsers always send `Origin` on WebSocket handshakes; one without it that still carries
+  // cookies and is marked cross-site is refused (see csrf.ts).
   if (origin !== undefined) {
     const allowed =
       ws.allowedOrigins === undefined
         ? isSameOriginAsHost(origin, header(facts.headers, 'host'))
         : ws.allowedOrigins(origin, facts.request);
     if (!allowed) return refuse(ORIGIN_REFUSED);
-  }
+  } else if (isForgedCrossSite(facts.headers, undefined)) return refuse(CROSS_SITE_REFUSED);
   if (facts.sessions >= ws.maxSessions) return refuse(TOO_MANY_SESSIONS);
   const query = withoutCredentialParams(q < 0 ? '' : url.slice(q + 1));
   return {
