@@ -6,8 +6,26 @@
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import { createDashScopeHandler } from '../../src/index.js';
-import { HANDSHAKE, PERMANENT_KEY, type RunningProxy, rawUpgrade, startProxy } from '../ws/harness.js';
+import {
+  createDashScopeHandler,
+  WS_CLOSE_IDLE,
+  WS_CLOSE_POLICY,
+} from '../../src/index.js';
+import { DEFAULT_WS_MAX_MESSAGE_BYTES } from '../../src/policy/websocket-config.js';
+import { useEmulator } from '../emulator-fixture.js';
+import {
+  HANDSHAKE,
+  INFERENCE,
+  open,
+  PERMANENT_KEY,
+  type RunningProxy,
+  rawUpgrade,
+  runTask,
+  startProxy,
+  until,
+} from '../ws/harness.js';
+
+const emulator = useEmulator({ apiKeys: [PERMANENT_KEY] });
 
 const running: RunningProxy[] = [];
 afterEach(async () => {
@@ -77,5 +95,62 @@ describe('stray upgrades (issue 16, item 1)', () => {
     });
     expect((await rawUpgrade(proxy.port, '/app/socket', HANDSHAKE)).status).toBe(418);
     expect(seen).toEqual(['/app/socket']);
+  });
+});
+
+describe('WebSocket memory (issue 16, item 3)', () => {
+  async function start(websocket: Record<string, number>): Promise<RunningProxy> {
+    const proxy = await startProxy({ baseUrl: emulator().url, websocket });
+    running.push(proxy);
+    return proxy;
+  }
+
+  it('defaults to a maximum message of 1 MiB, enough for speech and realtime, not 16 MiB', () => {
+    expect(DEFAULT_WS_MAX_MESSAGE_BYTES).toBe(1024 * 1024);
+  });
+
+  it('closes a client that never finishes a fragmented message with 1008, and frees the session', async () => {
+    const proxy = await start({ messageTimeoutMs: 200 });
+    const conn = await open(`${proxy.wsBase}${INFERENCE}`);
+    conn.ws.send(Buffer.alloc(64 * 1024, 1), { binary: true, fin: false });
+    await until(() => proxy.handler.websocketStats().open === 1);
+    // Pings keep flowing (the client library answers them); the message never ends.
+    const closed = await conn.closed;
+    expect(closed.code).toBe(WS_CLOSE_POLICY);
+    await until(() => proxy.handler.websocketStats().open === 0);
+    expect(proxy.handler.websocketStats().connecting).toBe(0);
+  });
+
+  it('keeps a session whose fragmented messages complete', async () => {
+    const proxy = await start({ messageTimeoutMs: 200 });
+    const conn = await open(`${proxy.wsBase}${INFERENCE}`);
+    const task = runTask('t-fragments', 'asr');
+    conn.ws.send(task.slice(0, 10), { fin: false });
+    conn.ws.send(task.slice(10), { fin: true });
+    expect((await conn.next()).json).toMatchObject({ header: { event: 'task-started' } });
+    await new Promise((resolve) => setTimeout(resolve, 400));
+    expect(conn.ws.readyState).toBe(conn.ws.OPEN);
+    conn.ws.close();
+    await conn.closed;
+  });
+
+  it('closes an idle session (no message either way) with 4001', async () => {
+    const proxy = await start({ idleTimeoutMs: 200 });
+    const conn = await open(`${proxy.wsBase}${INFERENCE}`);
+    expect((await conn.closed).code).toBe(WS_CLOSE_IDLE);
+    await until(() => proxy.handler.websocketStats().open === 0);
+  });
+
+  it('bounds the bytes of unfinished messages over all sessions (maxPendingBytes)', async () => {
+    const proxy = await start({ maxPendingBytes: 100_000, messageTimeoutMs: 60_000 });
+    const conns = await Promise.all([1, 2, 3].map(() => open(`${proxy.wsBase}${INFERENCE}`)));
+    for (const conn of conns) conn.ws.send(Buffer.alloc(60_000, 2), { binary: true, fin: false });
+    const codes: number[] = [];
+    for (const conn of conns) void conn.closed.then((c) => codes.push(c.code));
+    await until(() => codes.length === 2);
+    expect(codes).toEqual([WS_CLOSE_POLICY, WS_CLOSE_POLICY]);
+    await until(() => proxy.handler.websocketStats().open === 1);
+    for (const conn of conns) conn.ws.terminate();
+    await until(() => proxy.handler.websocketStats().open === 0);
   });
 });

@@ -23,6 +23,9 @@ import { connectUpstream, type UpstreamOutcome } from './upstream.js';
 /** Most bytes a client may send before its handshake is answered (it should send none). */
 const MAX_EARLY_BYTES = 64 * 1024;
 
+/** Longest interval of the sessions' watchdog (it runs more often for short timeouts). */
+const WATCHDOG_INTERVAL_MS = 1000;
+
 /** How long `close()` waits for sessions to finish their closing handshakes. */
 const SHUTDOWN_GRACE_MS = 2000;
 
@@ -61,6 +64,43 @@ export function createWebSocketProxy<Ctx>(
       handleProtocols: (_offered, req) => selected.get(req) ?? false,
     });
     return server;
+  }
+
+  /**
+   * One timer for every open session: ends late messages and idle sessions, and keeps the
+   * bytes of unfinished messages over all sessions within `maxPendingBytes`.
+   */
+  let watchdog: NodeJS.Timeout | undefined;
+  function watchSessions(settings: WebSocketConfig<Ctx, IncomingMessage>): void {
+    if (watchdog !== undefined) return;
+    const shortest = Math.min(
+      settings.messageTimeoutMs,
+      settings.idleTimeoutMs > 0 ? settings.idleTimeoutMs : Number.POSITIVE_INFINITY,
+    );
+    const every = Math.max(10, Math.min(WATCHDOG_INTERVAL_MS, Math.floor(shortest / 4)));
+    watchdog = setInterval(() => checkSessions(settings.maxPendingBytes), every);
+    watchdog.unref();
+  }
+  function stopWatching(): void {
+    clearInterval(watchdog);
+    watchdog = undefined;
+  }
+  function checkSessions(maxPendingBytes: number): void {
+    const now = Date.now();
+    let total = 0;
+    for (const session of sessions) {
+      session.check(now);
+      total += session.pendingBytes();
+    }
+    if (total <= maxPendingBytes) return;
+    const holding = [...sessions]
+      .map((session) => ({ session, bytes: session.pendingBytes() }))
+      .sort((a, b) => b.bytes - a.bytes);
+    for (const { session, bytes } of holding) {
+      if (total <= maxPendingBytes || bytes === 0) break;
+      session.evict();
+      total -= bytes;
+    }
   }
 
   function refuse(socket: Duplex, answer: ErrorAnswer, requestId?: string): void {
@@ -190,12 +230,16 @@ export function createWebSocketProxy<Ctx>(
           maxBufferedBytes: settings.maxBufferedBytes,
           pingIntervalMs: settings.pingIntervalMs,
           maxSessionSeconds: settings.maxSessionSeconds,
+          messageTimeoutMs: settings.messageTimeoutMs,
+          idleTimeoutMs: settings.idleTimeoutMs,
           onEnd: () => {
             counters.open -= 1;
             sessions.delete(session);
+            if (sessions.size === 0) stopWatching();
           },
         });
         sessions.add(session);
+        watchSessions(settings);
       });
       if (!upgraded) {
         // `ws` refused or dropped the socket (the client went away meanwhile).
@@ -239,6 +283,7 @@ export function createWebSocketProxy<Ctx>(
     async close() {
       if (closed) return;
       closed = true;
+      stopWatching();
       for (const controller of pending) controller.abort();
       const open = [...sessions];
       if (open.length > 0) {
