@@ -154,3 +154,23 @@ describe('WebSocket memory (issue 16, item 3)', () => {
     await until(() => proxy.handler.websocketStats().open === 0);
   });
 });
+
+describe('cross-site WebSocket handshakes (issue 16, item 7)', () => {
+  it('refuses a cookie-carrying handshake the browser marks cross-site, even without Origin', async () => {
+    const proxy = await startProxy({ baseUrl: emulator().url });
+    running.push(proxy);
+    const refused = await rawUpgrade(proxy.port, INFERENCE, {
+      ...HANDSHAKE,
+      Cookie: 'session=victim',
+      'Sec-Fetch-Site': 'cross-site',
+    });
+    expect(refused.status).toBe(403);
+    const foreign = await rawUpgrade(proxy.port, INFERENCE, {
+      ...HANDSHAKE,
+      Cookie: 'session=victim',
+      Origin: 'https://evil.example',
+    });
+    expect(foreign.status).toBe(403);
+    expect(emulator().requests).toEqual([]);
+  });
+});

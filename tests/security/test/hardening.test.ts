@@ -1,0 +1,115 @@
+/**
+ * Hardening of issue 16 that the attack corpus cannot show (the corpus checks that nothing
+ * reaches Model Studio; these check what does), on every front door: Express 5, Fastify 4 and
+ * 5, plain node:http and the fetch handler.
+ */
+import { type Emulator, startEmulator } from '@dashscope-token/emulator';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import {
+  type App,
+  FASTIFY_APPS,
+  PERMANENT_KEYS,
+  sendRaw,
+  startExpressApp,
+  startFastifyApp,
+  startFetchApp,
+  startNodeApp,
+} from './apps.js';
+
+let emulator: Emulator;
+const apps: App[] = [];
+
+beforeAll(async () => {
+  emulator = await startEmulator({ apiKeys: [...PERMANENT_KEYS] });
+  apps.push(
+    await startExpressApp(emulator),
+    await startNodeApp(emulator),
+    await startFetchApp(emulator),
+  );
+  for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
+    apps.push(await startFastifyApp(emulator, name));
+  }
+});
+beforeEach(() => {
+  emulator.clearRequests();
+});
+afterAll(async () => {
+  await Promise.all(apps.map((app) => app.close()));
+  await emulator.close();
+});
+
+const SERVERS = ['express', 'node:http', 'fetch', ...Object.keys(FASTIFY_APPS)];
+
+describe.each(SERVERS)('%s', (server) => {
+  const app = () => apps.find((a) => a.name === server)!;
+
+  it('forwards request headers on an allow-list: target rewrites, method overrides and X-Api-Key never reach Model Studio', async () => {
+    const answer = await sendRaw(
+      app().port,
+      [
+        'GET /dashscope/compatible-mode/v1/models HTTP/1.1',
+        'Host: 127.0.0.1',
+        'X-Original-URL: /api/v1/tokens',
+        'X-Rewrite-URL: /api/v1/tokens',
+        'X-HTTP-Method-Override: POST',
+        'X-Api-Key: sk-client-supplied',
+        'X-Internal-Secret: app-only',
+        'User-Agent: OpenAI/JS 5.0.0',
+        'Accept: application/json',
+        'X-DashScope-DataInspection: enable',
+        'OpenAI-Beta: assistants=v2',
+        'X-Stainless-Lang: js',
+        'Connection: close',
+        '',
+        '',
+      ].join('\r\n'),
+    );
+    expect(answer.status).toBe(200);
+    const models = emulator.requests.filter((r) => r.route === 'models');
+    expect(models).toHaveLength(1);
+    const headers = models[0]!.headers;
+    for (const name of [
+      'x-original-url',
+      'x-rewrite-url',
+      'x-http-method-override',
+      'x-api-key',
+      'x-internal-secret',
+    ]) {
+      expect(headers[name], name).toBeUndefined();
+    }
+    expect(headers).toMatchObject({
+      'user-agent': 'OpenAI/JS 5.0.0',
+      accept: 'application/json',
+      'x-dashscope-datainspection': 'enable',
+      'openai-beta': 'assistants=v2',
+      'x-stainless-lang': 'js',
+    });
+    expect(headers.authorization).toMatch(/^Bearer st-/);
+  });
+
+  it('forwards a same-origin POST that carries cookies (the CSRF check lets the app itself through)', async () => {
+    const body = JSON.stringify({ model: 'qwen-plus', messages: [{ role: 'user', content: 'hi' }] });
+    const port = app().port;
+    const answer = await sendRaw(
+      port,
+      `POST /dashscope/compatible-mode/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nOrigin: http://127.0.0.1:${port}\r\nSec-Fetch-Site: same-origin\r\nCookie: session=1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\nConnection: close\r\n\r\n${body}`,
+    );
+    expect(answer.status).toBe(200);
+    const chat = emulator.requests.filter((r) => r.route === 'chat');
+    expect(chat).toHaveLength(1);
+    expect(chat[0]!.headers.cookie).toBeUndefined();
+  });
+
+  it('forwards a DELETE body with its Content-Length, never chunked', async () => {
+    const body = '{"reason":"cancel"}';
+    const answer = await sendRaw(
+      app().port,
+      `DELETE /dashscope/compatible-mode/v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n${body.length.toString(16)}\r\n${body}\r\n0\r\n\r\n`,
+    );
+    expect(answer.status).not.toBe('closed');
+    const sent = emulator.requests.filter((r) => r.method === 'DELETE');
+    expect(sent).toHaveLength(1);
+    expect(sent[0]!.headers['content-length']).toBe(String(body.length));
+    expect(sent[0]!.headers['transfer-encoding']).toBeUndefined();
+  });
+});
