@@ -1,5 +1,6 @@
 import {
   admit,
+  boundAdmission,
   appToken,
   bearer,
   checkProxyBody,
@@ -114,9 +115,15 @@ export function createFetchHandler<Ctx = Request>(
   const closing = new AbortController();
   let activeRequests = 0;
 
-  async function tokenRoute(ctx: Ctx, cors: readonly string[]): Promise<Response> {
+  async function tokenRoute(
+    request: Request,
+    ctx: Ctx,
+    cors: readonly string[],
+  ): Promise<Response> {
     let admission = admit(config, ctx);
-    if (admission instanceof Promise) admission = await admission;
+    if (admission instanceof Promise) {
+      admission = await boundAdmission(config, admission, request.signal);
+    }
     if ('refused' in admission)
       return toResponse(errorAnswer('dashscope', admission.refused), cors);
     const token = await obtainToken(tokenProvider!, {
@@ -160,7 +167,9 @@ export function createFetchHandler<Ctx = Request>(
     const refusedMethod = checkProxyMethod(method);
     if (refusedMethod !== undefined) return fail(refusedMethod);
     let admission = admit(config, ctx);
-    if (admission instanceof Promise) admission = await admission;
+    if (admission instanceof Promise) {
+      admission = await boundAdmission(config, admission, request.signal);
+    }
     if ('refused' in admission) return fail(admission.refused);
     const apiKey = admission.apiKey;
     const plan = planProxy(config, target, {
@@ -287,7 +296,7 @@ export function createFetchHandler<Ctx = Request>(
       case 'answer':
         return toResponse(plan.answer, plan.cors);
       case 'token':
-        return tokenRoute(ctx, plan.cors);
+        return tokenRoute(request, ctx, plan.cors);
       case 'proxy':
         return proxyRoute(request, ctx, plan.dialect, plan.target, plan.query, plan.cors, settle);
     }

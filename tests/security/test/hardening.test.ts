@@ -3,6 +3,7 @@
  * reaches Model Studio; these check what does), on every front door: Express 5, Fastify 4 and
  * 5, plain node:http and the fetch handler.
  */
+import net from 'node:net';
 import { type Emulator, startEmulator } from '@dashscope-token/emulator';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
@@ -111,5 +112,42 @@ describe.each(SERVERS)('%s', (server) => {
     expect(sent).toHaveLength(1);
     expect(sent[0]!.headers['content-length']).toBe(String(body.length));
     expect(sent[0]!.headers['transfer-encoding']).toBeUndefined();
+  });
+});
+
+describe.each([
+  ['node:http', startNodeApp],
+  ['fetch', startFetchApp],
+] as const)('%s: hooks that never settle', (_name, start) => {
+  const never = () => new Promise<boolean>(() => {});
+
+  it('answers 504 Timeout after hookTimeoutMs and returns to idle', async () => {
+    const app = await start(emulator, { authorize: never, hookTimeoutMs: 100 });
+    try {
+      const answer = await sendRaw(
+        app.port,
+        'GET /dashscope/compatible-mode/v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+      );
+      expect(answer.status).toBe(504);
+      expect(answer.text).toContain('Timeout');
+      expect(app.handlers[0]!.stats().activeRequests).toBe(0);
+      expect(emulator.requests).toEqual([]);
+    } finally {
+      await app.close();
+    }
+  });
+
+  it('abandons the wait when the client leaves (no timeout), so nothing stays in progress', async () => {
+    const app = await start(emulator, { apiKey: never as never, hookTimeoutMs: 0 });
+    try {
+      const socket = net.connect(app.port, '127.0.0.1');
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      socket.write('POST /dashscope/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n');
+      await expect.poll(() => app.handlers[0]!.stats().activeRequests).toBe(1);
+      socket.destroy();
+      await expect.poll(() => app.handlers[0]!.stats().activeRequests).toBe(0);
+    } finally {
+      await app.close();
+    }
   });
 });

@@ -5,7 +5,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { admit, obtainToken, tokenAfterUnauthorized } from '../policy/admission.js';
+import {
+  admit,
+  boundAdmission,
+  obtainToken,
+  tokenAfterUnauthorized,
+} from '../policy/admission.js';
 import {
   type ErrorAnswer,
   type ErrorDialect,
@@ -34,7 +39,7 @@ import {
   readBody,
   serialiseParsedBody,
 } from './body.js';
-import { isClientGone } from './client-gone.js';
+import { clientGoneSignal, isClientGone } from './client-gone.js';
 import { type ForwardOutcome, forward, relayHeld } from './forward.js';
 
 /** Everything the proxy needs besides the request. */
@@ -115,7 +120,9 @@ export async function handleProxyRoute<Ctx>(
   const refusedMethod = checkProxyMethod(method);
   if (refusedMethod !== undefined) return sendError(res, dialect, refusedMethod);
   let admission = admit(config, request.ctx);
-  if (admission instanceof Promise) admission = await admission;
+  if (admission instanceof Promise) {
+    admission = await boundAdmission(config, admission, clientGoneSignal(res));
+  }
   if ('refused' in admission) return sendError(res, dialect, admission.refused);
   const apiKey = admission.apiKey;
 

@@ -1,9 +1,10 @@
 import type { ServerResponse } from 'node:http';
-import { admit, obtainToken } from '../policy/admission.js';
+import { admit, boundAdmission, obtainToken } from '../policy/admission.js';
 import type { HandlerConfig } from '../policy/config.js';
 import { tokenAnswer } from '../policy/request.js';
 import type { TokenProvider } from '../types.js';
 import { sendError, writeAnswer } from './answer.js';
+import { clientGoneSignal } from './client-gone.js';
 
 /**
  * `POST {prefix}/token` on node:http: admission, then a temporary key from the token-route
@@ -17,7 +18,9 @@ export async function handleTokenRoute<Ctx, Req>(
   provider: TokenProvider,
 ): Promise<void> {
   let admission = admit(config, ctx);
-  if (admission instanceof Promise) admission = await admission;
+  if (admission instanceof Promise) {
+    admission = await boundAdmission(config, admission, clientGoneSignal(res));
+  }
   if ('refused' in admission) return sendError(res, 'dashscope', admission.refused);
   const token = await obtainToken(provider, {
     apiKey: admission.apiKey,

@@ -12,6 +12,8 @@ import type { ApiKeyOption, AuthorizeOption, AuthorizeResult } from './options.j
 export interface AccessPolicy<Ctx> {
   apiKey: ApiKeyOption<Ctx> | undefined;
   authorize: AuthorizeOption<Ctx> | undefined;
+  /** Longest wait for `authorize` and `apiKey` together, ms (`hookTimeoutMs`); 0 = none. */
+  hookTimeoutMs: number;
 }
 
 /** An admitted request: its permanent key (stays on the server). */
@@ -138,6 +140,47 @@ export function admit<Ctx>(
   const refused = refusal(result as AuthorizeResult | null);
   if (refused !== undefined) return { refused };
   return keyOf(access, ctx);
+}
+
+const HOOK_TIMEOUT: ErrorAnswer = Object.freeze({
+  status: 504,
+  code: 'Timeout',
+  message: 'The request could not be authorised in time.',
+});
+
+/** The answer when the client went away while the hooks ran (nobody reads it). */
+const CLIENT_GONE: ErrorAnswer = Object.freeze({
+  status: 499,
+  code: 'ClientClosed',
+  message: 'The client went away before the answer.',
+});
+
+/**
+ * Bounds an admission that is waiting for `authorize` or `apiKey`: refused with 504 `Timeout`
+ * after `access.hookTimeoutMs`, and abandoned as soon as `signal` aborts (the client left), so
+ * that a hook that never settles holds neither the request nor a WebSocket session slot. (The
+ * hook's own promise cannot be cancelled; its late result is ignored.)
+ */
+export function boundAdmission<Ctx>(
+  access: AccessPolicy<Ctx>,
+  pending: Promise<Admitted | Refused>,
+  signal: AbortSignal | undefined,
+): Promise<Admitted | Refused> {
+  const timeoutMs = access.hookTimeoutMs;
+  if (timeoutMs <= 0 && signal === undefined) return pending;
+  if (signal?.aborted) return Promise.resolve({ refused: CLIENT_GONE });
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = (outcome: Admitted | Refused) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(outcome);
+    };
+    const onAbort = () => done({ refused: CLIENT_GONE });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs > 0) timer = setTimeout(() => done({ refused: HOOK_TIMEOUT }), timeoutMs);
+    pending.then(done);
+  });
 }
 
 /**

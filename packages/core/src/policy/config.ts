@@ -36,6 +36,8 @@ export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_HEADERS_TIMEOUT_MS = 300_000;
 /** Default most keep-alive connections to upstream. */
 export const DEFAULT_CONNECTIONS = 128;
+/** Default longest wait for `authorize` and `apiKey`, milliseconds. */
+export const DEFAULT_HOOK_TIMEOUT_MS = 10_000;
 /** Default largest streamed body kept in memory for a replay after a 401, bytes. */
 export const DEFAULT_REPLAY_BUFFER_BYTES = 64 * 1024;
 
@@ -257,6 +259,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     basePath,
     apiKey: options.apiKey,
     authorize: options.authorize,
+    hookTimeoutMs: integer(options.hookTimeoutMs, DEFAULT_HOOK_TIMEOUT_MS, 'hookTimeoutMs', 0),
     expireInSeconds,
     tokenRoute,
     cors,

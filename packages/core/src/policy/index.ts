@@ -7,6 +7,7 @@ export type { AccessPolicy, Admitted, Refused } from './admission.js';
 export {
   admit,
   appToken,
+  boundAdmission,
   obtainToken,
   resolveApiKey,
   tokenAfterUnauthorized,

@@ -168,6 +168,13 @@ export interface SharedHandlerOptions<Ctx> extends EndpointOptions, HandlerCache
    */
   authorize?: AuthorizeOption<Ctx>;
   /**
+   * Longest wait, in milliseconds, for `authorize` and `apiKey` (together) on one request or
+   * WebSocket handshake; beyond it the request is answered 504 `Timeout`. A client that leaves
+   * while they run is not waited for either. `0` = no limit.
+   * @default 10000
+   */
+  hookTimeoutMs?: number;
+  /**
    * Token route options, or `false` to disable `POST {prefix}/token` (it then answers 404).
    * @default {}
    */

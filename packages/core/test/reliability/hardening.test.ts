@@ -4,7 +4,7 @@
  * tests/security/test/hardening.test.ts, on every front door).
  */
 import http from 'node:http';
-import type { AddressInfo } from 'node:net';
+import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import {
   createDashScopeHandler,
@@ -172,5 +172,44 @@ describe('cross-site WebSocket handshakes (issue 16, item 7)', () => {
     });
     expect(foreign.status).toBe(403);
     expect(emulator().requests).toEqual([]);
+  });
+});
+
+describe('hooks that never settle on WebSocket handshakes (issue 16, item 9)', () => {
+  it('frees the session slot when the client leaves, and answers 504 after hookTimeoutMs', async () => {
+    const proxy = await startProxy({
+      baseUrl: emulator().url,
+      authorize: () => new Promise<boolean>(() => {}),
+      hookTimeoutMs: 150,
+      websocket: { maxSessions: 1 },
+    });
+    running.push(proxy);
+    const timedOut = await rawUpgrade(proxy.port, INFERENCE, HANDSHAKE);
+    expect(timedOut.status).toBe(504);
+    await until(() => proxy.handler.websocketStats().connecting === 0);
+    // No timeout this time: a client that leaves is not waited for.
+    const patient = createDashScopeHandler({
+      apiKey: PERMANENT_KEY,
+      baseUrl: emulator().url,
+      authorize: () => new Promise<boolean>(() => {}),
+      hookTimeoutMs: 0,
+    });
+    const server = http.createServer();
+    server.on('upgrade', patient.upgrade);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const socket = net.connect((server.address() as AddressInfo).port, '127.0.0.1');
+      socket.write(
+        `GET ${INFERENCE} HTTP/1.1\r\nHost: 127.0.0.1\r\n${Object.entries(HANDSHAKE)
+          .map(([k, v]) => `${k}: ${v}`)
+          .join('\r\n')}\r\n\r\n`,
+      );
+      await until(() => patient.websocketStats().connecting === 1);
+      socket.destroy();
+      await until(() => patient.websocketStats().connecting === 0);
+    } finally {
+      await patient.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
   });
 });

@@ -8,7 +8,12 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { admit, obtainToken, tokenAfterUnauthorized } from '../../policy/admission.js';
+import {
+  admit,
+  boundAdmission,
+  obtainToken,
+  tokenAfterUnauthorized,
+} from '../../policy/admission.js';
 import { type ErrorAnswer, failureAnswer, INTERNAL_ERROR } from '../../policy/answers.js';
 import type { HandlerConfig } from '../../policy/config.js';
 import { planUpgrade, SERVER_CLOSING, upstreamHandshakeHeaders } from '../../policy/websocket.js';
@@ -168,7 +173,10 @@ export function createWebSocketProxy<Ctx>(
       } else ctx = req as unknown as Ctx;
       if (controller.signal.aborted) return fail(undefined);
 
-      const admission = await admit(config, ctx);
+      let admission = admit(config, ctx);
+      if (admission instanceof Promise) {
+        admission = await boundAdmission(config, admission, controller.signal);
+      }
       if ('refused' in admission) return fail(admission.refused);
       const apiKey = admission.apiKey;
       if (controller.signal.aborted) return fail(undefined);
