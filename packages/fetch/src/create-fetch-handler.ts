@@ -235,22 +235,26 @@ export function createFetchHandler<Ctx = Request>(
       outcome.response.status === 401 &&
       !(body instanceof ReadableStream)
     ) {
-      // The injected key was refused (expired early, revoked): once more with a fresh one.
-      outcome.response.body?.cancel().catch(() => {});
+      // The injected key was refused (expired early, revoked): once more with a fresh one,
+      // unless re-mints for this key are rate-limited (the 401 is then relayed as it came).
       const fresh = await tokenAfterUnauthorized(
         provider,
         apiKey,
         token.token,
         call.minValiditySeconds,
+        config.remints,
       );
-      if ('refused' in fresh) {
-        release();
-        return fail(fresh.refused);
+      if (!('noReplay' in fresh)) {
+        outcome.response.body?.cancel().catch(() => {});
+        if ('refused' in fresh) {
+          release();
+          return fail(fresh.refused);
+        }
+        outcome = await exchange(fetchImpl, {
+          ...upstream,
+          headers: withFreshKey(headers, fresh.token),
+        });
       }
-      outcome = await exchange(fetchImpl, {
-        ...upstream,
-        headers: withFreshKey(headers, fresh.token),
-      });
     }
     if (outcome.kind !== 'answer') {
       release();

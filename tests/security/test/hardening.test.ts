@@ -151,3 +151,28 @@ describe.each([
     }
   });
 });
+
+describe.each([
+  ['node:http', startNodeApp],
+  ['fetch', startFetchApp],
+] as const)('%s: a flood of upstream 401s', (_name, start) => {
+  it('costs one re-mint per key per interval, not one per request, and each 401 reaches the client', async () => {
+    const app = await start(emulator);
+    emulator.fault('models', { type: 'invalid-api-key' }, Number.POSITIVE_INFINITY);
+    try {
+      const before = emulator.stats().tokensIssued;
+      for (let i = 0; i < 20; i++) {
+        const answer = await sendRaw(
+          app.port,
+          'GET /dashscope/compatible-mode/v1/models HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n',
+        );
+        expect(answer.status).toBe(401);
+      }
+      // The first key, and one re-mint after the first 401.
+      expect(emulator.stats().tokensIssued - before).toBe(2);
+    } finally {
+      emulator.clearFaults();
+      await app.close();
+    }
+  });
+});

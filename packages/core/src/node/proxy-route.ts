@@ -202,7 +202,12 @@ export async function handleProxyRoute<Ctx>(
       apiKey,
       token.token,
       call.minValiditySeconds,
+      config.remints,
     );
+    if ('noReplay' in fresh) {
+      relayHeld(res, held.headers, held.body);
+      return;
+    }
     if ('refused' in fresh) return sendError(res, dialect, fresh.refused);
     if (gone(res)) return;
     outcome = await forward(

@@ -7,6 +7,7 @@ import { missingKeyError } from '../token/errors.js';
 import type { GetTokenOptions, TemporaryToken, TokenProvider } from '../types.js';
 import { type ErrorAnswer, failureAnswer } from './answers.js';
 import type { ApiKeyOption, AuthorizeOption, AuthorizeResult } from './options.js';
+import type { RemintLimiter } from './remint.js';
 
 /** What admission needs from the resolved options. */
 export interface AccessPolicy<Ctx> {
@@ -198,21 +199,31 @@ export async function obtainToken(
   }
 }
 
+/** No replay after a 401: re-mints for this key are rate-limited; pass the 401 on. */
+export interface NoReplay {
+  noReplay: true;
+}
+
+const NO_REPLAY: NoReplay = Object.freeze({ noReplay: true });
+
 /**
  * A key to replay with after `rejected` got an upstream 401. When another request already
  * replaced the cached key, that one is used without minting again; otherwise the cached key is
- * invalidated and a new one minted (concurrent callers share that mint).
+ * invalidated and a new one minted (concurrent callers share that mint), at most once per key
+ * per `REMINT_INTERVAL_MS` (`remints`): beyond, {@link NoReplay} (the 401 goes to the client).
  */
 export async function tokenAfterUnauthorized(
   provider: TokenProvider,
   apiKey: string,
   rejected: string,
   minValiditySeconds: number,
+  remints: RemintLimiter,
   signal?: AbortSignal,
-): Promise<TemporaryToken | Refused> {
+): Promise<TemporaryToken | Refused | NoReplay> {
   const call = { apiKey, minValiditySeconds, ...(signal !== undefined && { signal }) };
   const current = await obtainToken(provider, call);
   if ('refused' in current || current.token !== rejected) return current;
+  if (!remints.allow(apiKey)) return NO_REPLAY;
   provider.invalidate(apiKey);
   return obtainToken(provider, call);
 }

@@ -11,6 +11,7 @@ import { CorsPolicy } from './cors.js';
 import { forwardedHeaderNames } from './headers.js';
 import { logRefreshError } from './logging.js';
 import type { HandlerProviders, SharedHandlerOptions } from './options.js';
+import { RemintLimiter } from './remint.js';
 import { normalisePrefix } from './routes.js';
 import {
   resolveWebSocketConfig,
@@ -67,6 +68,8 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   websocket: WebSocketConfig<Ctx, Req> | undefined;
   /** The providers given in `provider`, checked. */
   providers: HandlerProviders;
+  /** Re-mints after upstream 401s, per permanent key (state of this handler). */
+  remints: RemintLimiter;
 }
 
 function integer(
@@ -291,6 +294,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
       providers.proxy === undefined ? expireInSeconds : undefined,
     ),
     providers,
+    remints: new RemintLimiter(),
   };
 }
 

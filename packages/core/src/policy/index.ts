@@ -3,7 +3,7 @@
  * plans. Executors (the node:http handler, `@dashscope-token/fetch`) carry them out; an app
  * never needs these, an executor author does.
  */
-export type { AccessPolicy, Admitted, Refused } from './admission.js';
+export type { AccessPolicy, Admitted, NoReplay, Refused } from './admission.js';
 export {
   admit,
   appToken,
@@ -69,3 +69,4 @@ export { matchRoute, normalisePrefix } from './routes.js';
 export type { UpgradeFacts, UpgradePlan } from './websocket.js';
 export { planUpgrade, upstreamHandshakeHeaders, withoutCredentialParams } from './websocket.js';
 export type { WebSocketConfig, WebSocketSettings } from './websocket-config.js';
+export { REMINT_INTERVAL_MS, RemintLimiter } from './remint.js';

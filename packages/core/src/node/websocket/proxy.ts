@@ -183,7 +183,7 @@ export function createWebSocketProxy<Ctx>(
 
       const minValiditySeconds = settings.minValiditySeconds;
       const signal = controller.signal;
-      let token = await obtainToken(provider, { apiKey, minValiditySeconds, signal });
+      const token = await obtainToken(provider, { apiKey, minValiditySeconds, signal });
       if ('refused' in token) return fail(signal.aborted ? undefined : token.refused);
 
       const connect = (key: string): Promise<UpstreamOutcome> =>
@@ -203,9 +203,16 @@ export function createWebSocketProxy<Ctx>(
       let outcome = await connect(token.token);
       if (outcome.kind === 'refused' && outcome.status === 401) {
         // The injected key was refused (expired early, clock skew): once more with a new one.
-        token = await tokenAfterUnauthorized(provider, apiKey, token.token, minValiditySeconds);
-        if ('refused' in token) return fail(signal.aborted ? undefined : token.refused);
-        outcome = await connect(token.token);
+        const fresh = await tokenAfterUnauthorized(
+          provider,
+          apiKey,
+          token.token,
+          minValiditySeconds,
+          config.remints,
+        );
+        if ('refused' in fresh) return fail(signal.aborted ? undefined : fresh.refused);
+        // Re-mints for this key are rate-limited: the 401 goes to the client as it came.
+        if (!('noReplay' in fresh)) outcome = await connect(fresh.token);
       }
       if (outcome.kind === 'gone') return fail(undefined);
       if (outcome.kind === 'failed') return fail(outcome.answer);
