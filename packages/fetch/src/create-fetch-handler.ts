@@ -1,8 +1,9 @@
 import {
   admit,
-  boundAdmission,
   appToken,
+  BODY_READ_TIMEOUT,
   bearer,
+  boundAdmission,
   checkProxyBody,
   checkProxyMethod,
   completeUpstreamHeaders,
@@ -35,7 +36,7 @@ import {
   withFreshKey,
 } from '@dashscope-token/core/neutral';
 import { toResponse } from './answer.js';
-import { BodyTooLargeError, limitedStream, readUpTo } from './body.js';
+import { BodyTimeoutError, BodyTooLargeError, limitedStream, readUpTo } from './body.js';
 import { exchange, relay } from './forward.js';
 import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats } from './types.js';
 
@@ -143,12 +144,12 @@ export function createFetchHandler<Ctx = Request>(
     if (plan.body === 'none' || request.body === null) return null;
     const limit = config.maxBodyBytes;
     if (plan.body === 'read') {
-      const read = await readUpTo(request.body, limit, limit);
+      const read = await readUpTo(request.body, limit, limit, config.bodyReadTimeoutMs);
       return read.done ? read.bytes : null;
     }
     // A body of unknown length small enough to replay is held; a larger one streams.
     const hold = plan.declared === undefined ? config.replayBufferBytes : 0;
-    const peeked = await readUpTo(request.body, hold, limit);
+    const peeked = await readUpTo(request.body, hold, limit, config.bodyReadTimeoutMs);
     if (peeked.done) return peeked.bytes;
     return limitedStream(peeked.head, peeked.size, peeked.reader, limit, tooLarge);
   }
@@ -188,6 +189,7 @@ export function createFetchHandler<Ctx = Request>(
       });
     } catch (error) {
       if (request.signal.aborted) return fail(CLIENT_GONE);
+      if (error instanceof BodyTimeoutError) return fail(BODY_READ_TIMEOUT);
       return fail(
         error instanceof BodyTooLargeError
           ? payloadTooLargeAnswer(config.maxBodyBytes)

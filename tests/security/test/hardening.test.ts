@@ -89,7 +89,10 @@ describe.each(SERVERS)('%s', (server) => {
   });
 
   it('forwards a same-origin POST that carries cookies (the CSRF check lets the app itself through)', async () => {
-    const body = JSON.stringify({ model: 'qwen-plus', messages: [{ role: 'user', content: 'hi' }] });
+    const body = JSON.stringify({
+      model: 'qwen-plus',
+      messages: [{ role: 'user', content: 'hi' }],
+    });
     const port = app().port;
     const answer = await sendRaw(
       port,
@@ -142,7 +145,9 @@ describe.each([
     try {
       const socket = net.connect(app.port, '127.0.0.1');
       await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
-      socket.write('POST /dashscope/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n');
+      socket.write(
+        'POST /dashscope/token HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n',
+      );
       await expect.poll(() => app.handlers[0]!.stats().activeRequests).toBe(1);
       socket.destroy();
       await expect.poll(() => app.handlers[0]!.stats().activeRequests).toBe(0);
@@ -172,6 +177,29 @@ describe.each([
       expect(emulator.stats().tokensIssued - before).toBe(2);
     } finally {
       emulator.clearFaults();
+      await app.close();
+    }
+  });
+});
+
+describe.each([
+  ['node:http', startNodeApp],
+  ['fetch', startFetchApp],
+] as const)('%s: a body read for allowModels', (_name, start) => {
+  it('is bounded in time: a slow upload gets 408 and reaches nobody', async () => {
+    const app = await start(emulator, {
+      proxy: { allowModels: ['qwen-plus'], bodyReadTimeoutMs: 150, headersTimeoutMs: 300 },
+    });
+    try {
+      const answer = await sendRaw(
+        app.port,
+        'POST /dashscope/compatible-mode/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{"model":',
+        2000,
+      );
+      expect(answer.status).toBe(408);
+      expect(emulator.requests).toEqual([]);
+      await expect.poll(() => app.handlers[0]!.stats().activeRequests).toBe(0);
+    } finally {
       await app.close();
     }
   });

@@ -5,12 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import {
-  admit,
-  boundAdmission,
-  obtainToken,
-  tokenAfterUnauthorized,
-} from '../policy/admission.js';
+import { admit, boundAdmission, obtainToken, tokenAfterUnauthorized } from '../policy/admission.js';
 import {
   type ErrorAnswer,
   type ErrorDialect,
@@ -20,6 +15,7 @@ import {
 } from '../policy/answers.js';
 import type { HandlerConfig } from '../policy/config.js';
 import {
+  BODY_READ_TIMEOUT,
   bearer,
   checkProxyBody,
   checkProxyMethod,
@@ -33,6 +29,7 @@ import {
 import type { TokenProvider } from '../types.js';
 import { sendError } from './answer.js';
 import {
+  BodyTimeoutError,
   isPayloadTooLarge,
   isReplayable,
   limitedBodyStream,
@@ -152,9 +149,10 @@ export async function handleProxyRoute<Ctx>(
         : { bytes: body };
     } else if (plan.body === 'read') {
       try {
-        body = await readBody(req, config.maxBodyBytes);
+        body = await readBody(req, config.maxBodyBytes, config.bodyReadTimeoutMs);
       } catch (error) {
         if (isClientGone(error)) return;
+        if (error instanceof BodyTimeoutError) return sendError(res, dialect, BODY_READ_TIMEOUT);
         return sendError(
           res,
           dialect,

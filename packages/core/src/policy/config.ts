@@ -37,6 +37,8 @@ export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_HEADERS_TIMEOUT_MS = 300_000;
 /** Default most keep-alive connections to upstream. */
 export const DEFAULT_CONNECTIONS = 128;
+/** Default longest time to receive a request body that is read whole, milliseconds. */
+export const DEFAULT_BODY_READ_TIMEOUT_MS = 30_000;
 /** Default longest wait for `authorize` and `apiKey`, milliseconds. */
 export const DEFAULT_HOOK_TIMEOUT_MS = 10_000;
 /** Default largest streamed body kept in memory for a replay after a 401, bytes. */
@@ -57,6 +59,8 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   streamingMinValiditySeconds: number;
   maxBodyBytes: number;
   bodyTimeoutMs: number;
+  /** `proxy.bodyReadTimeoutMs`; 0 = none. */
+  bodyReadTimeoutMs: number;
   headersTimeoutMs: number;
   connections: number;
   replayBufferBytes: number;
@@ -270,6 +274,12 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     streamingMinValiditySeconds,
     maxBodyBytes: integer(proxy.maxBodyBytes, DEFAULT_MAX_BODY_BYTES, 'proxy.maxBodyBytes', 0),
     bodyTimeoutMs: integer(proxy.bodyTimeoutMs, 0, 'proxy.bodyTimeoutMs', 0),
+    bodyReadTimeoutMs: integer(
+      proxy.bodyReadTimeoutMs,
+      DEFAULT_BODY_READ_TIMEOUT_MS,
+      'proxy.bodyReadTimeoutMs',
+      0,
+    ),
     headersTimeoutMs: integer(
       proxy.headersTimeoutMs,
       DEFAULT_HEADERS_TIMEOUT_MS,

@@ -53,6 +53,7 @@ export type {
 export { compileOrigins, isSameOriginAsHost } from './origin.js';
 export type { BodyHandling, ProxyFacts, ProxyMemo, ProxyPlan, ReadBody } from './proxy.js';
 export {
+  BODY_READ_TIMEOUT,
   bearer,
   bodyRequestsStream,
   checkProxyBody,
@@ -63,10 +64,10 @@ export {
   proxyTokenCall,
   withFreshKey,
 } from './proxy.js';
+export { REMINT_INTERVAL_MS, RemintLimiter } from './remint.js';
 export type { RequestFacts, RequestHeaders, RequestPlan } from './request.js';
 export { planRequest, TOKEN_ROUTE_ALLOW, tokenAnswer } from './request.js';
 export { matchRoute, normalisePrefix } from './routes.js';
 export type { UpgradeFacts, UpgradePlan } from './websocket.js';
 export { planUpgrade, upstreamHandshakeHeaders, withoutCredentialParams } from './websocket.js';
 export type { WebSocketConfig, WebSocketSettings } from './websocket-config.js';
-export { REMINT_INTERVAL_MS, RemintLimiter } from './remint.js';

@@ -97,6 +97,13 @@ export interface ProxyOptions {
    */
   bodyTimeoutMs?: number;
   /**
+   * Milliseconds to receive a request body the proxy reads whole before forwarding it (with
+   * `allowModels`, or small enough to replay after a 401); a slower upload gets 408 and the
+   * connection is closed. `0` = no limit (Node's own `requestTimeout` still applies).
+   * @default 30000
+   */
+  bodyReadTimeoutMs?: number;
+  /**
    * Milliseconds to wait for upstream response headers (504 beyond).
    * @default 300000
    */

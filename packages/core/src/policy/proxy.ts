@@ -55,6 +55,14 @@ const BODYLESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
  */
 const FRAMED_BODY_METHODS: ReadonlySet<string> = new Set(['OPTIONS', 'DELETE']);
 
+/** 408 for a request body read whole (`allowModels`, replay) that took longer than `proxy.bodyReadTimeoutMs`. */
+export const BODY_READ_TIMEOUT: ErrorAnswer = Object.freeze({
+  status: 408,
+  code: 'RequestTimeout',
+  message: 'The request body did not arrive in time.',
+  headers: { connection: 'close' },
+});
+
 const UNCHECKABLE_BODY: ErrorAnswer = Object.freeze({
   status: 403,
   code: 'AccessDenied',
@@ -164,7 +172,8 @@ export function planProxy<Ctx>(
   };
 }
 
-function modelRefused(model: unknown): ErrorAnswer {
+/** 403 for a model `allowModels` does not list (or a request that names none where it must). */
+export function modelRefused(model: unknown): ErrorAnswer {
   return {
     status: 403,
     code: 'AccessDenied',

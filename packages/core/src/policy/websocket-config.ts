@@ -232,12 +232,7 @@ export function resolveWebSocketConfig<Ctx, Req>(
       1,
     ),
     idleTimeoutMs: integer(o.idleTimeoutMs, DEFAULT_WS_IDLE_TIMEOUT_MS, 'idleTimeoutMs', 0),
-    maxPendingBytes: integer(
-      o.maxPendingBytes,
-      DEFAULT_WS_MAX_PENDING_BYTES,
-      'maxPendingBytes',
-      1,
-    ),
+    maxPendingBytes: integer(o.maxPendingBytes, DEFAULT_WS_MAX_PENDING_BYTES, 'maxPendingBytes', 1),
     maxSessions: integer(o.maxSessions, DEFAULT_WS_MAX_SESSIONS, 'maxSessions', 1),
     handshakeTimeoutMs: integer(
       o.handshakeTimeoutMs,

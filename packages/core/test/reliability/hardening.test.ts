@@ -6,11 +6,7 @@
 import http from 'node:http';
 import net, { type AddressInfo } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  createDashScopeHandler,
-  WS_CLOSE_IDLE,
-  WS_CLOSE_POLICY,
-} from '../../src/index.js';
+import { createDashScopeHandler, WS_CLOSE_IDLE, WS_CLOSE_POLICY } from '../../src/index.js';
 import { DEFAULT_WS_MAX_MESSAGE_BYTES } from '../../src/policy/websocket-config.js';
 import { useEmulator } from '../emulator-fixture.js';
 import {
@@ -211,5 +207,55 @@ describe('hooks that never settle on WebSocket handshakes (issue 16, item 9)', (
       await patient.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     }
+  });
+});
+
+describe('allowModels on WebSocket sessions (issue 16, item 6)', () => {
+  async function start(): Promise<RunningProxy> {
+    const proxy = await startProxy({
+      baseUrl: emulator().url,
+      proxy: { allowModels: ['qwen-omni-turbo-realtime', 'paraformer-realtime-v2'] },
+    });
+    running.push(proxy);
+    return proxy;
+  }
+  const realtime = (model?: string) =>
+    `/dashscope/api-ws/v1/realtime${model === undefined ? '' : `?model=${model}`}`;
+
+  it('refuses a realtime session for a model not listed, or without a model, before anything is minted', async () => {
+    const proxy = await start();
+    expect((await rawUpgrade(proxy.port, realtime('qwen-max-realtime'), HANDSHAKE)).status).toBe(
+      403,
+    );
+    expect((await rawUpgrade(proxy.port, realtime(), HANDSHAKE)).status).toBe(403);
+    // The encoded parameter name that used to escape the check is refused as a bad target.
+    expect(
+      (await rawUpgrade(proxy.port, '/dashscope/api-ws/v1/realtime?mod%65l=qwen-max', HANDSHAKE))
+        .status,
+    ).toBe(400);
+    expect(emulator().requests).toEqual([]);
+    const allowed = await open(`${proxy.wsBase}${realtime('qwen-omni-turbo-realtime')}`);
+    allowed.ws.close();
+    await allowed.closed;
+  });
+
+  it('closes a speech session whose run-task names a model not listed (1008), without forwarding it', async () => {
+    const proxy = await start();
+    const conn = await open(`${proxy.wsBase}${INFERENCE}`);
+    const task = JSON.parse(runTask('t-model', 'asr')) as { payload: { model: string } };
+    task.payload.model = 'qwen-max';
+    conn.ws.send(JSON.stringify(task));
+    const closed = await conn.closed;
+    expect(closed.code).toBe(WS_CLOSE_POLICY);
+    expect(closed.reason).toBe('Model not allowed');
+    const sessions = emulator().requests.filter((r) => r.route === 'ws-inference');
+    expect(sessions.map((r) => r.messagesReceived ?? 0)).toEqual([0]);
+  });
+
+  it('closes a realtime session whose session.update names a model not listed, even with \\u escapes', async () => {
+    const proxy = await start();
+    const conn = await open(`${proxy.wsBase}${realtime('qwen-omni-turbo-realtime')}`);
+    conn.ws.send('{"type":"session.update","session":{"mod\\u0065l":"qwen-max"}}');
+    expect((await conn.closed).code).toBe(WS_CLOSE_POLICY);
   });
 });

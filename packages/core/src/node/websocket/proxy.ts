@@ -16,7 +16,12 @@ import {
 } from '../../policy/admission.js';
 import { type ErrorAnswer, failureAnswer, INTERNAL_ERROR } from '../../policy/answers.js';
 import type { HandlerConfig } from '../../policy/config.js';
-import { planUpgrade, SERVER_CLOSING, upstreamHandshakeHeaders } from '../../policy/websocket.js';
+import {
+  planUpgrade,
+  refusedMessageModel,
+  SERVER_CLOSING,
+  upstreamHandshakeHeaders,
+} from '../../policy/websocket.js';
 import type { WebSocketConfig } from '../../policy/websocket-config.js';
 import type { TokenProvider } from '../../types.js';
 import type { DashScopeHandler } from '../types.js';
@@ -55,6 +60,7 @@ export function createWebSocketProxy<Ctx>(
   const counters = { open: 0, connecting: 0, opened: 0, refused: 0 };
   const pending = new Set<AbortController>();
   const sessions = new Set<Relay>();
+  const allowModels = config.allowModels;
   /** The subprotocol Model Studio selected, for the client's handshake. */
   const selected = new WeakMap<IncomingMessage, string>();
   let server: WebSocketServer | undefined;
@@ -246,6 +252,10 @@ export function createWebSocketProxy<Ctx>(
           pingIntervalMs: settings.pingIntervalMs,
           maxSessionSeconds: settings.maxSessionSeconds,
           messageTimeoutMs: settings.messageTimeoutMs,
+          inspectClient:
+            allowModels === undefined
+              ? undefined
+              : (text: string) => refusedMessageModel(allowModels, text),
           idleTimeoutMs: settings.idleTimeoutMs,
           onEnd: () => {
             counters.open -= 1;

@@ -25,6 +25,11 @@ export interface RelayOptions {
   messageTimeoutMs: number;
   /** Longest time without a whole message either way; 0 = no limit. */
   idleTimeoutMs: number;
+  /**
+   * Checks each text message of the client before it is forwarded: a reason refuses it (the
+   * client is closed with 1008 and that reason, Model Studio with 1000).
+   */
+  inspectClient?: ((text: string) => string | undefined) | undefined;
   /** Called once, when both sides are closed. */
   onEnd: () => void;
 }
@@ -98,6 +103,7 @@ class Pipe {
     readonly from: WebSocket,
     readonly to: WebSocket,
     readonly highWater: number,
+    inspect?: (data: RawData) => boolean,
   ) {
     const lowWater = Math.floor(highWater / 4);
     const onSent = () => {
@@ -111,6 +117,7 @@ class Pipe {
       this.lastMessageAt = Date.now();
       this.receivingSince = undefined;
       if (to.readyState !== to.OPEN) return;
+      if (inspect !== undefined && !isBinary && !inspect(data)) return;
       to.send(data as Buffer, { binary: isBinary }, onSent);
       if (!this.paused && to.bufferedAmount > highWater) {
         this.paused = true;
@@ -140,7 +147,27 @@ class Pipe {
  * Model Studio or {@link WS_CLOSE_UPSTREAM_LOST} to the client).
  */
 export function relay(client: WebSocket, upstream: WebSocket, options: RelayOptions): Relay {
-  const up = new Pipe(client, upstream, options.maxBufferedBytes);
+  const inspectClient = options.inspectClient;
+  const up = new Pipe(
+    client,
+    upstream,
+    options.maxBufferedBytes,
+    inspectClient === undefined
+      ? undefined
+      : (data) => {
+          const text = (
+            Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)
+          ).toString('utf8');
+          const reason = inspectClient(text);
+          if (reason === undefined) return true;
+          if (!ending) {
+            ending = true;
+            closeWith(client, WS_CLOSE_POLICY, reason);
+            closeWith(upstream, 1000, reason);
+          }
+          return false;
+        },
+  );
   const down = new Pipe(upstream, client, options.maxBufferedBytes);
   let clientClosed = false;
   let upstreamClosed = false;

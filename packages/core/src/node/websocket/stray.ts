@@ -39,8 +39,7 @@ export function isLastOwnListener(emitter: unknown, listener: unknown): boolean 
   if (!hasListeners(emitter)) return false;
   const listeners = emitter.listeners('upgrade');
   return (
-    listeners.at(-1) === listener &&
-    listeners.every((l) => typeof l === 'function' && OURS in l)
+    listeners.at(-1) === listener && listeners.every((l) => typeof l === 'function' && OURS in l)
   );
 }
 
