@@ -12,6 +12,14 @@ import { compileOrigins, type OriginCheck } from './origin.js';
  */
 export interface WebSocketSettings<Ctx, Req> {
   /**
+   * Proxy WebSocket sessions without an `authorize` hook. Upgrades never pass through the
+   * app's own framework middleware (an Express/Koa guard in front of the middleware protects
+   * HTTP only), so without `authorize` every handshake is refused with 403
+   * `WebSocketUnauthenticated` unless this says the app accepts unauthenticated sessions.
+   * @default false (WebSocket sessions need `authorize`)
+   */
+  allowUnauthenticated?: boolean;
+  /**
    * Origins allowed to open a WebSocket (exact `scheme://host[:port]` strings, compared
    * case-insensitively), or a predicate. Browsers send cookies with cross-site WebSocket
    * handshakes and CORS does not apply to them, so this is the defence against cross-site
@@ -137,6 +145,7 @@ export interface WebSocketConfig<Ctx, Req> {
   pingIntervalMs: number;
   maxBufferedBytes: number;
   context: ((req: Req) => Ctx | Promise<Ctx>) | undefined;
+  allowUnauthenticated: boolean;
 }
 
 function integer(value: number | undefined, fallback: number, name: string, min: number): number {
@@ -244,5 +253,6 @@ export function resolveWebSocketConfig<Ctx, Req>(
     pingIntervalMs: integer(o.pingIntervalMs, DEFAULT_WS_PING_INTERVAL_MS, 'pingIntervalMs', 0),
     maxBufferedBytes,
     context: o.context,
+    allowUnauthenticated: o.allowUnauthenticated === true,
   };
 }

@@ -13,6 +13,14 @@ import { modelRefused } from './proxy.js';
 import type { RequestHeaders } from './request.js';
 import { matchRoute } from './routes.js';
 
+/** 403 for a handshake when there is no `authorize` and no `websocket.allowUnauthenticated`. */
+const UNAUTHENTICATED_REFUSED: ErrorAnswer = Object.freeze({
+  status: 403,
+  code: 'WebSocketUnauthenticated',
+  message:
+    'WebSocket sessions need an authorize hook (or websocket.allowUnauthenticated: true on the server).',
+});
+
 /** `Sec-WebSocket-Key`: base64 of 16 bytes (RFC 6455 §4.1). */
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
 /** A subprotocol name: an RFC 7230 token. */
@@ -172,6 +180,9 @@ export function planUpgrade<Ctx, Req>(
   const q = url.indexOf('?');
   const path = (q < 0 ? url : url.slice(0, q)).slice(config.prefix.length);
   if (match.kind !== 'websocket' || !WEBSOCKET_PATHS.has(path)) return refuse(NOT_FOUND);
+  if (config.authorize === undefined && !ws.allowUnauthenticated) {
+    return refuse(UNAUTHENTICATED_REFUSED);
+  }
   const handshake = checkClientHandshake(facts.method, facts.headers);
   if (!('protocols' in handshake)) return refuse(handshake);
   const origin = header(facts.headers, 'origin');

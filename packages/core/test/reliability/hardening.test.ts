@@ -259,3 +259,35 @@ describe('allowModels on WebSocket sessions (issue 16, item 6)', () => {
     expect((await conn.closed).code).toBe(WS_CLOSE_POLICY);
   });
 });
+
+describe('WebSocket sessions need authorize (issue 16, item 5)', () => {
+  it('refuses every handshake with 403 when there is no authorize and no explicit opt-in', async () => {
+    const handler = createDashScopeHandler({ apiKey: PERMANENT_KEY, baseUrl: emulator().url });
+    const server = http.createServer(handler);
+    server.on('upgrade', handler.upgrade);
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+    try {
+      const refused = await rawUpgrade((server.address() as AddressInfo).port, INFERENCE, HANDSHAKE);
+      expect(refused.status).toBe(403);
+      expect(refused.text).toContain('WebSocketUnauthenticated');
+      expect(emulator().requests).toEqual([]);
+    } finally {
+      await handler.close();
+      server.closeAllConnections();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    }
+  });
+
+  it('proxies sessions once authorize is set, and with allowUnauthenticated: true', async () => {
+    for (const options of [
+      { authorize: () => true },
+      { websocket: { allowUnauthenticated: true } },
+    ]) {
+      const proxy = await startProxy({ baseUrl: emulator().url, ...options });
+      running.push(proxy);
+      const conn = await open(`${proxy.wsBase}${INFERENCE}`);
+      conn.ws.close();
+      await conn.closed;
+    }
+  });
+});
