@@ -267,7 +267,11 @@ describe('WebSocket sessions need authorize (issue 16, item 5)', () => {
     server.on('upgrade', handler.upgrade);
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
     try {
-      const refused = await rawUpgrade((server.address() as AddressInfo).port, INFERENCE, HANDSHAKE);
+      const refused = await rawUpgrade(
+        (server.address() as AddressInfo).port,
+        INFERENCE,
+        HANDSHAKE,
+      );
       expect(refused.status).toBe(403);
       expect(refused.text).toContain('WebSocketUnauthenticated');
       expect(emulator().requests).toEqual([]);
