@@ -4,6 +4,7 @@ import {
   BODY_READ_TIMEOUT,
   bearer,
   boundAdmission,
+  CLIENT_GONE,
   checkProxyBody,
   checkProxyMethod,
   completeUpstreamHeaders,
@@ -39,12 +40,6 @@ import { toResponse } from './answer.js';
 import { BodyTimeoutError, BodyTooLargeError, limitedStream, readUpTo } from './body.js';
 import { exchange, relay } from './forward.js';
 import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats } from './types.js';
-
-const CLIENT_GONE: ErrorAnswer = Object.freeze({
-  status: 499,
-  code: 'ClientClosed',
-  message: 'The client went away before the answer.',
-});
 
 /**
  * Hands the end of a request's accounting over to its relayed body: `relayWith` gets the

@@ -290,3 +290,19 @@ export function sendRaw(port: number, raw: string, quietMs = 400): Promise<RawAn
     socket.on('error', finish);
   });
 }
+
+/** The names of the front doors {@link startEveryFrontDoor} starts, in order. */
+export const FRONT_DOORS = ['express', 'node:http', 'fetch', ...Object.keys(FASTIFY_APPS)];
+
+/** Every front door, in front of `emulator`: Express 5, node:http, fetch, Fastify 4 and 5. */
+export async function startEveryFrontDoor(emulator: Emulator): Promise<App[]> {
+  const apps = [
+    await startExpressApp(emulator),
+    await startNodeApp(emulator),
+    await startFetchApp(emulator),
+  ];
+  for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
+    apps.push(await startFastifyApp(emulator, name));
+  }
+  return apps;
+}

@@ -13,14 +13,11 @@ import { reachesFetchUnchanged } from '../../../packages/fetch/test/node-bridge.
 import {
   type App,
   captured,
-  FASTIFY_APPS,
+  FRONT_DOORS,
   keyFragments,
   PERMANENT_KEYS,
   sendRaw,
-  startExpressApp,
-  startFastifyApp,
-  startFetchApp,
-  startNodeApp,
+  startEveryFrontDoor,
 } from './apps.js';
 
 interface Entry {
@@ -48,14 +45,7 @@ const PROXIED_ROUTES: string[] = ['generation', 'chat', 'embeddings', 'models'];
 
 beforeAll(async () => {
   emulator = await startEmulator({ apiKeys: [...PERMANENT_KEYS] });
-  apps.push(
-    await startExpressApp(emulator),
-    await startNodeApp(emulator),
-    await startFetchApp(emulator),
-  );
-  for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
-    apps.push(await startFastifyApp(emulator, name));
-  }
+  apps.push(...(await startEveryFrontDoor(emulator)));
   console.info(
     `[attack-corpus] ${corpus.entries.length} entries × ${apps.length} servers, categories: ${JSON.stringify(
       corpus.entries.reduce<Record<string, number>>((n, e) => {
@@ -101,7 +91,7 @@ describe('attack corpus', () => {
     expect(new Set(corpus.entries.map((e) => e.name)).size).toBe(corpus.entries.length);
   });
 
-  for (const server of ['express', 'node:http', 'fetch', ...Object.keys(FASTIFY_APPS)]) {
+  for (const server of FRONT_DOORS) {
     describe(server, () => {
       it.each(corpus.entries)('$category: $name', async (entry) => {
         const app = apps.find((a) => a.name === server)!;

@@ -8,11 +8,10 @@ import { type Emulator, startEmulator } from '@dashscope-token/emulator';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import {
   type App,
-  FASTIFY_APPS,
+  FRONT_DOORS,
   PERMANENT_KEYS,
   sendRaw,
-  startExpressApp,
-  startFastifyApp,
+  startEveryFrontDoor,
   startFetchApp,
   startNodeApp,
 } from './apps.js';
@@ -22,14 +21,7 @@ const apps: App[] = [];
 
 beforeAll(async () => {
   emulator = await startEmulator({ apiKeys: [...PERMANENT_KEYS] });
-  apps.push(
-    await startExpressApp(emulator),
-    await startNodeApp(emulator),
-    await startFetchApp(emulator),
-  );
-  for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
-    apps.push(await startFastifyApp(emulator, name));
-  }
+  apps.push(...(await startEveryFrontDoor(emulator)));
 });
 beforeEach(() => {
   emulator.clearRequests();
@@ -39,9 +31,13 @@ afterAll(async () => {
   await emulator.close();
 });
 
-const SERVERS = ['express', 'node:http', 'fetch', ...Object.keys(FASTIFY_APPS)];
+/** The front doors whose options a test sets itself. */
+const NODE_AND_FETCH = [
+  ['node:http', startNodeApp],
+  ['fetch', startFetchApp],
+] as const;
 
-describe.each(SERVERS)('%s', (server) => {
+describe.each(FRONT_DOORS)('%s', (server) => {
   const app = () => apps.find((a) => a.name === server)!;
 
   it('forwards request headers on an allow-list: target rewrites, method overrides and X-Api-Key never reach Model Studio', async () => {
@@ -118,10 +114,7 @@ describe.each(SERVERS)('%s', (server) => {
   });
 });
 
-describe.each([
-  ['node:http', startNodeApp],
-  ['fetch', startFetchApp],
-] as const)('%s: hooks that never settle', (_name, start) => {
+describe.each(NODE_AND_FETCH)('%s: hooks that never settle', (_name, start) => {
   const never = () => new Promise<boolean>(() => {});
 
   it('answers 504 Timeout after hookTimeoutMs and returns to idle', async () => {
@@ -157,10 +150,7 @@ describe.each([
   });
 });
 
-describe.each([
-  ['node:http', startNodeApp],
-  ['fetch', startFetchApp],
-] as const)('%s: a flood of upstream 401s', (_name, start) => {
+describe.each(NODE_AND_FETCH)('%s: a flood of upstream 401s', (_name, start) => {
   it('costs one re-mint per key per interval, not one per request, and each 401 reaches the client', async () => {
     const app = await start(emulator);
     emulator.fault('models', { type: 'invalid-api-key' }, Number.POSITIVE_INFINITY);
@@ -182,10 +172,7 @@ describe.each([
   });
 });
 
-describe.each([
-  ['node:http', startNodeApp],
-  ['fetch', startFetchApp],
-] as const)('%s: a body read for allowModels', (_name, start) => {
+describe.each(NODE_AND_FETCH)('%s: a body read for allowModels', (_name, start) => {
   it('is bounded in time: a slow upload gets 408 and reaches nobody', async () => {
     const app = await start(emulator, {
       proxy: { allowModels: ['qwen-plus'], bodyReadTimeoutMs: 150, headersTimeoutMs: 300 },

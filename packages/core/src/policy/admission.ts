@@ -5,7 +5,7 @@
 import { processEnv } from '../env.js';
 import { missingKeyError } from '../token/errors.js';
 import type { GetTokenOptions, TemporaryToken, TokenProvider } from '../types.js';
-import { type ErrorAnswer, failureAnswer } from './answers.js';
+import { CLIENT_GONE, type ErrorAnswer, failureAnswer } from './answers.js';
 import type { ApiKeyOption, AuthorizeOption, AuthorizeResult } from './options.js';
 import type { RemintLimiter } from './remint.js';
 
@@ -147,13 +147,6 @@ const HOOK_TIMEOUT: ErrorAnswer = Object.freeze({
   status: 504,
   code: 'Timeout',
   message: 'The request could not be authorised in time.',
-});
-
-/** The answer when the client went away while the hooks ran (nobody reads it). */
-const CLIENT_GONE: ErrorAnswer = Object.freeze({
-  status: 499,
-  code: 'ClientClosed',
-  message: 'The client went away before the answer.',
 });
 
 /**

@@ -21,6 +21,7 @@ export type {
 } from './answers.js';
 export {
   badTargetAnswer,
+  CLIENT_GONE,
   errorAnswer,
   errorBody,
   failureAnswer,
