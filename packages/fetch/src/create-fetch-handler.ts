@@ -274,6 +274,7 @@ export function createFetchHandler<Ctx = Request>(
           release();
           done();
         },
+        config.sendTimeoutMs,
       );
     });
     return response;

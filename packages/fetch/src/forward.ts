@@ -99,6 +99,7 @@ export function relay(
   bodyTimeoutMs: number,
   abortUpstream: () => void,
   done: () => void,
+  sendTimeoutMs = 0,
 ): Response {
   const { headers } = relayHeaders(upstream, cors);
   const source = upstream.body;
@@ -110,14 +111,18 @@ export function relay(
   const reader = source.getReader();
   let finished = false;
   let idle: ReturnType<typeof setTimeout> | undefined;
+  /** Armed after a chunk is queued; the client's next read (a pull) disarms it. */
+  let stall: ReturnType<typeof setTimeout> | undefined;
   const finish = () => {
     if (finished) return;
     finished = true;
     clearTimeout(idle);
+    clearTimeout(stall);
     done();
   };
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
+      clearTimeout(stall);
       if (bodyTimeoutMs > 0) {
         idle = setTimeout(() => {
           abortUpstream();
@@ -141,7 +146,18 @@ export function relay(
       if (chunk.done) {
         controller.close();
         finish();
-      } else controller.enqueue(chunk.value);
+      } else {
+        controller.enqueue(chunk.value);
+        if (sendTimeoutMs > 0 && (controller.desiredSize ?? 1) <= 0) {
+          // The client stopped reading: free the upstream connection and cut the answer.
+          stall = setTimeout(() => {
+            abortUpstream();
+            reader.cancel().catch(() => {});
+            controller.error(new Error('The client did not read the answer within sendTimeoutMs.'));
+            finish();
+          }, sendTimeoutMs);
+        }
+      }
     },
     cancel() {
       // The client went away: stop reading and abort the upstream call.

@@ -191,3 +191,38 @@ describe.each(NODE_AND_FETCH)('%s: a body read for allowModels', (_name, start) 
     }
   });
 });
+
+describe.each(NODE_AND_FETCH)('%s: a client that stops reading', (_name, start) => {
+  it('is cut after proxy.sendTimeoutMs, freeing its upstream connection', async () => {
+    const big = await startEmulator({
+      apiKeys: [...PERMANENT_KEYS],
+      reply: () => 'x'.repeat(8 * 1024 * 1024),
+    });
+    const app = await start(big, { proxy: { sendTimeoutMs: 200, headersTimeoutMs: 5000 } });
+    const socket = net.connect(app.port, '127.0.0.1');
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()));
+      const body = JSON.stringify({
+        model: 'qwen-plus',
+        messages: [{ role: 'user', content: 'hi' }],
+      });
+      socket.write(
+        `POST /dashscope/compatible-mode/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
+      );
+      // Never read: the answer backs up into the server.
+      socket.pause();
+      await expect.poll(() => big.stats().requests.chat ?? 0).toBe(1);
+      await expect.poll(() => app.handlers[0]!.stats().activeRequests, { timeout: 10_000 }).toBe(0);
+      await expect
+        .poll(() => {
+          const pool = app.handlers[0]!.stats().upstream;
+          return pool === undefined ? 0 : pool.running + pool.pending;
+        })
+        .toBe(0);
+    } finally {
+      socket.destroy();
+      await app.close();
+      await big.close();
+    }
+  });
+});

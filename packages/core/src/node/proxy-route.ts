@@ -190,6 +190,7 @@ export async function handleProxyRoute<Ctx>(
     body,
     headersTimeout: config.headersTimeoutMs,
     bodyTimeout: config.bodyTimeoutMs,
+    sendTimeout: config.sendTimeoutMs,
     holdUnauthorized: isReplayable(body),
   };
   let outcome: ForwardOutcome = await forward(proxy.dispatcher, upstream, res);

@@ -39,6 +39,8 @@ export const DEFAULT_HEADERS_TIMEOUT_MS = 300_000;
 export const DEFAULT_CONNECTIONS = 128;
 /** Default longest time to receive a request body that is read whole, milliseconds. */
 export const DEFAULT_BODY_READ_TIMEOUT_MS = 30_000;
+/** Default longest time a client may leave a proxied answer unread, milliseconds. */
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
 /** Default longest wait for `authorize` and `apiKey`, milliseconds. */
 export const DEFAULT_HOOK_TIMEOUT_MS = 10_000;
 /** Default largest streamed body kept in memory for a replay after a 401, bytes. */
@@ -61,6 +63,8 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   bodyTimeoutMs: number;
   /** `proxy.bodyReadTimeoutMs`; 0 = none. */
   bodyReadTimeoutMs: number;
+  /** `proxy.sendTimeoutMs`; 0 = none. */
+  sendTimeoutMs: number;
   headersTimeoutMs: number;
   connections: number;
   replayBufferBytes: number;
@@ -274,6 +278,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     streamingMinValiditySeconds,
     maxBodyBytes: integer(proxy.maxBodyBytes, DEFAULT_MAX_BODY_BYTES, 'proxy.maxBodyBytes', 0),
     bodyTimeoutMs: integer(proxy.bodyTimeoutMs, 0, 'proxy.bodyTimeoutMs', 0),
+    sendTimeoutMs: integer(proxy.sendTimeoutMs, DEFAULT_SEND_TIMEOUT_MS, 'proxy.sendTimeoutMs', 0),
     bodyReadTimeoutMs: integer(
       proxy.bodyReadTimeoutMs,
       DEFAULT_BODY_READ_TIMEOUT_MS,

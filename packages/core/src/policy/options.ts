@@ -104,6 +104,13 @@ export interface ProxyOptions {
    */
   bodyReadTimeoutMs?: number;
   /**
+   * Milliseconds a client may leave a proxied answer unread (the proxy waiting to write to
+   * it) before the exchange is cut: the upstream request is aborted and its pooled connection
+   * freed, so clients that stop reading cannot hold the upstream pool. `0` = never.
+   * @default 60000
+   */
+  sendTimeoutMs?: number;
+  /**
    * Milliseconds to wait for upstream response headers (504 beyond).
    * @default 300000
    */
