@@ -120,16 +120,21 @@ export function relay(
     clearTimeout(stall);
     done();
   };
+  /** Stops reading upstream, aborts the call and cuts the client's answer with `message`. */
+  const cut = (controller: ReadableStreamDefaultController<Uint8Array>, message: string) => {
+    abortUpstream();
+    reader.cancel().catch(() => {});
+    controller.error(new Error(message));
+    finish();
+  };
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       clearTimeout(stall);
       if (bodyTimeoutMs > 0) {
-        idle = setTimeout(() => {
-          abortUpstream();
-          reader.cancel().catch(() => {});
-          controller.error(new Error('Model Studio sent nothing within bodyTimeoutMs.'));
-          finish();
-        }, bodyTimeoutMs);
+        idle = setTimeout(
+          () => cut(controller, 'Model Studio sent nothing within bodyTimeoutMs.'),
+          bodyTimeoutMs,
+        );
       }
       let chunk: Awaited<ReturnType<typeof reader.read>>;
       try {
@@ -150,12 +155,10 @@ export function relay(
         controller.enqueue(chunk.value);
         if (sendTimeoutMs > 0 && (controller.desiredSize ?? 1) <= 0) {
           // The client stopped reading: free the upstream connection and cut the answer.
-          stall = setTimeout(() => {
-            abortUpstream();
-            reader.cancel().catch(() => {});
-            controller.error(new Error('The client did not read the answer within sendTimeoutMs.'));
-            finish();
-          }, sendTimeoutMs);
+          stall = setTimeout(
+            () => cut(controller, 'The client did not read the answer within sendTimeoutMs.'),
+            sendTimeoutMs,
+          );
         }
       }
     },
