@@ -41,7 +41,8 @@ export interface DashScopeMiddleware extends RequestHandler {
   /**
    * The WebSocket upgrade listener (upgrades do not pass through Express):
    * `server.on('upgrade', mw.upgrade)`. Proxies `{prefix}/api-ws/v1/inference` and
-   * `{prefix}/api-ws/v1/realtime`; leaves upgrades outside `prefix` alone. `authorize` and
+   * `{prefix}/api-ws/v1/realtime`; leaves other upgrades to the server's other `upgrade`
+   * listeners, or answers them 404 and closes them when it is the only one. `authorize` and
    * `apiKey` get the handshake request with `req.get()` (no other middleware ran on it).
    */
   readonly upgrade: UpgradeListener;

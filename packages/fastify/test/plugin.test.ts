@@ -238,7 +238,8 @@ describe.each([
   it('proxies WebSocket upgrades under the prefix on its own and leaves the others to the app', async () => {
     const appSockets = new WebSocketServer({ noServer: true });
     appSockets.on('connection', (ws) => ws.send('hello from the app'));
-    const base = await start({}, (app) => {
+    // The test's sessions carry no credentials: the app accepts that explicitly.
+    const base = await start({ websocket: { allowUnauthenticated: true } }, (app) => {
       app.server.on('upgrade', (req, socket, head) => {
         if (req.url === '/chat') {
           appSockets.handleUpgrade(req, socket, head, (ws) => appSockets.emit('connection', ws));
@@ -271,7 +272,7 @@ describe.each([
   });
 
   it('closes the handler with the app: its upstream connections and its WebSocket sessions', async () => {
-    const base = await start();
+    const base = await start({ websocket: { allowUnauthenticated: true } });
     await fetch(`${base}${CHAT}`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },

@@ -37,20 +37,46 @@ export async function readUpTo(
   body: ReadableStream<Uint8Array>,
   hold: number,
   limit: number,
+  timeoutMs = 0,
 ): Promise<Peeked> {
   const reader = body.getReader();
   const head: Uint8Array[] = [];
   let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) return { done: true, bytes: concat(head, size) };
-    size += value.byteLength;
-    if (size > limit) {
-      reader.cancel().catch(() => {});
-      throw new BodyTooLargeError();
+  let timedOut = false;
+  const timer =
+    timeoutMs > 0
+      ? setTimeout(() => {
+          timedOut = true;
+          reader.cancel().catch(() => {});
+        }, timeoutMs)
+      : undefined;
+  try {
+    return await readLoop();
+  } finally {
+    clearTimeout(timer);
+  }
+
+  async function readLoop(): Promise<Peeked> {
+    for (;;) {
+      const { done, value } = await reader.read();
+      if (timedOut) throw new BodyTimeoutError();
+      if (done) return { done: true, bytes: concat(head, size) };
+      size += value.byteLength;
+      if (size > limit) {
+        reader.cancel().catch(() => {});
+        throw new BodyTooLargeError();
+      }
+      head.push(value);
+      if (size > hold) return { done: false, head, size, reader };
     }
-    head.push(value);
-    if (size > hold) return { done: false, head, size, reader };
+  }
+}
+
+/** The body did not arrive within the time given to {@link readUpTo}. */
+export class BodyTimeoutError extends Error {
+  override readonly name = 'BodyTimeoutError';
+  constructor() {
+    super('The request body did not arrive in time.');
   }
 }
 

@@ -2,7 +2,10 @@ import {
   admitServiceCall,
   admitWithinLimits,
   appToken,
+  BODY_READ_TIMEOUT,
   bearer,
+  boundAdmission,
+  CLIENT_GONE,
   type ClientFacts,
   checkProxyBody,
   checkProxyMethod,
@@ -19,6 +22,7 @@ import {
   logInternalError,
   logRequest,
   NOT_FOUND,
+  type NoReplay,
   obtainToken,
   type ProxyMemo,
   type ProxyPlan,
@@ -41,19 +45,13 @@ import {
   withServiceToken,
 } from '@dashscope-token/core/neutral';
 import { toResponse } from './answer.js';
-import { BodyTooLargeError, limitedStream, readUpTo } from './body.js';
+import { BodyTimeoutError, BodyTooLargeError, limitedStream, readUpTo } from './body.js';
 import { exchange, relay } from './forward.js';
 import { workbenchRoute } from './pai-eas-workbench.js';
 import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats, HandleInfo } from './types.js';
 
 /** A refusal, with EAS's request id when EAS answered. */
 type Refusal = { refused: ErrorAnswer; requestId?: string };
-
-const CLIENT_GONE: ErrorAnswer = Object.freeze({
-  status: 499,
-  code: 'ClientClosed',
-  message: 'The client went away before the answer.',
-});
 
 /**
  * Hands the end of a request's accounting over to its relayed body: `relayWith` gets the
@@ -165,12 +163,15 @@ export function createFetchHandler<Ctx = Request>(
   let activeRequests = 0;
 
   async function tokenRoute(
+    request: Request,
     ctx: Ctx,
     cors: readonly string[],
     client: ClientFacts,
   ): Promise<Response> {
     let admission = admitWithinLimits(config, 'tokenRoute', ctx, client);
-    if (admission instanceof Promise) admission = await admission;
+    if (admission instanceof Promise) {
+      admission = await boundAdmission(config, admission, request.signal);
+    }
     if ('refused' in admission)
       return toResponse(errorAnswer('dashscope', admission.refused), cors);
     const token = await obtainToken(tokenProvider!, {
@@ -190,12 +191,12 @@ export function createFetchHandler<Ctx = Request>(
     if (plan.body === 'none' || request.body === null) return null;
     const limit = config.maxBodyBytes;
     if (plan.body === 'read') {
-      const read = await readUpTo(request.body, limit, limit);
+      const read = await readUpTo(request.body, limit, limit, config.bodyReadTimeoutMs);
       return read.done ? read.bytes : null;
     }
     // A body of unknown length small enough to replay is held; a larger one streams.
     const hold = plan.declared === undefined ? config.replayBufferBytes : 0;
-    const peeked = await readUpTo(request.body, hold, limit);
+    const peeked = await readUpTo(request.body, hold, limit, config.bodyReadTimeoutMs);
     if (peeked.done) return peeked.bytes;
     return limitedStream(peeked.head, peeked.size, peeked.reader, limit, tooLarge);
   }
@@ -223,7 +224,9 @@ export function createFetchHandler<Ctx = Request>(
       eas === undefined
         ? admitWithinLimits(config, 'proxy', ctx, client)
         : admitServiceCall(handlerConfig, ctx, client);
-    if (admission instanceof Promise) admission = await admission;
+    if (admission instanceof Promise) {
+      admission = await boundAdmission(handlerConfig, admission, request.signal);
+    }
     if ('refused' in admission) return fail(admission.refused);
     if (eas === undefined) apiKey = admission.apiKey;
     const plan = planProxy(config, target, {
@@ -242,6 +245,7 @@ export function createFetchHandler<Ctx = Request>(
       });
     } catch (error) {
       if (request.signal.aborted) return fail(CLIENT_GONE);
+      if (error instanceof BodyTimeoutError) return fail(BODY_READ_TIMEOUT);
       return fail(
         error instanceof BodyTooLargeError
           ? payloadTooLargeAnswer(config.maxBodyBytes)
@@ -257,7 +261,7 @@ export function createFetchHandler<Ctx = Request>(
     let url: string;
     let headers: string[];
     /** A fresh credential after a 401: the replay's URL and headers, or the refusal. */
-    let afterUnauthorized: () => Promise<{ url: string; headers: string[] } | Refusal>;
+    let afterUnauthorized: () => Promise<{ url: string; headers: string[] } | Refusal | NoReplay>;
     if (eas === undefined) {
       const call = proxyTokenCall(config, memo, apiKey, checked.streaming);
       const token = await obtainToken(provider, { ...call, signal: request.signal });
@@ -279,8 +283,9 @@ export function createFetchHandler<Ctx = Request>(
           apiKey,
           token.token,
           call.minValiditySeconds,
+          handlerConfig.remints,
         );
-        if ('refused' in fresh) return fresh;
+        if ('refused' in fresh || 'noReplay' in fresh) return fresh;
         return { url, headers: withFreshKey(headers, fresh.token) };
       };
     } else {
@@ -317,18 +322,22 @@ export function createFetchHandler<Ctx = Request>(
     let outcome = await exchange(fetchImpl, upstream);
     const refusedKey = outcome.kind === 'answer' && outcome.response.status === 401;
     if (refusedKey && !(body instanceof ReadableStream)) {
-      // The injected key was refused (expired early, revoked): once more with a fresh one.
-      if (outcome.kind === 'answer') outcome.response.body?.cancel().catch(() => {});
+      // The injected key was refused (expired early, revoked): once more with a fresh one,
+      // unless re-mints for this key are rate-limited (then answered without a replay).
       const fresh = await afterUnauthorized();
-      if ('refused' in fresh) {
-        release();
-        return fail(fresh.refused, fresh.requestId);
+      if (!('noReplay' in fresh)) {
+        if (outcome.kind === 'answer') outcome.response.body?.cancel().catch(() => {});
+        if ('refused' in fresh) {
+          release();
+          return fail(fresh.refused, fresh.requestId);
+        }
+        outcome = await exchange(fetchImpl, { ...upstream, ...fresh });
       }
-      outcome = await exchange(fetchImpl, { ...upstream, ...fresh });
     } else if (refusedKey) {
-      // A streamed body cannot be sent again; the next request gets a fresh key.
-      if (eas === undefined) provider.invalidate(apiKey);
-      else void afterUnauthorized().catch(() => {});
+      // A streamed body cannot be sent again; the next request gets a fresh key (evicting the
+      // shared key at most once per key per interval, like a re-mint).
+      if (eas !== undefined) void afterUnauthorized().catch(() => {});
+      else if (handlerConfig.remints.allow(apiKey)) provider.invalidate(apiKey);
     }
     if (outcome.kind === 'answer' && outcome.response.status === 401) {
       // Never relayed: it is the server's key (or the service's token) that failed, not the
@@ -362,6 +371,7 @@ export function createFetchHandler<Ctx = Request>(
           release();
           done();
         },
+        config.sendTimeoutMs,
       );
     });
     return response;
@@ -408,7 +418,7 @@ export function createFetchHandler<Ctx = Request>(
       case 'answer':
         return toResponse(plan.answer, plan.cors);
       case 'token':
-        return tokenRoute(ctx, plan.cors, client);
+        return tokenRoute(request, ctx, plan.cors, client);
       case 'proxy': {
         const unreadable = unreadableAnswer(request);
         if (unreadable !== undefined) return unreadable;

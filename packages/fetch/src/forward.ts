@@ -99,6 +99,7 @@ export function relay(
   bodyTimeoutMs: number,
   abortUpstream: () => void,
   done: () => void,
+  sendTimeoutMs = 0,
 ): Response {
   const { headers } = relayHeaders(upstream, cors);
   const source = upstream.body;
@@ -110,21 +111,30 @@ export function relay(
   const reader = source.getReader();
   let finished = false;
   let idle: ReturnType<typeof setTimeout> | undefined;
+  /** Armed after a chunk is queued; the client's next read (a pull) disarms it. */
+  let stall: ReturnType<typeof setTimeout> | undefined;
   const finish = () => {
     if (finished) return;
     finished = true;
     clearTimeout(idle);
+    clearTimeout(stall);
     done();
+  };
+  /** Stops reading upstream, aborts the call and cuts the client's answer with `message`. */
+  const cut = (controller: ReadableStreamDefaultController<Uint8Array>, message: string) => {
+    abortUpstream();
+    reader.cancel().catch(() => {});
+    controller.error(new Error(message));
+    finish();
   };
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
+      clearTimeout(stall);
       if (bodyTimeoutMs > 0) {
-        idle = setTimeout(() => {
-          abortUpstream();
-          reader.cancel().catch(() => {});
-          controller.error(new Error('Model Studio sent nothing within bodyTimeoutMs.'));
-          finish();
-        }, bodyTimeoutMs);
+        idle = setTimeout(
+          () => cut(controller, 'Model Studio sent nothing within bodyTimeoutMs.'),
+          bodyTimeoutMs,
+        );
       }
       let chunk: Awaited<ReturnType<typeof reader.read>>;
       try {
@@ -141,7 +151,16 @@ export function relay(
       if (chunk.done) {
         controller.close();
         finish();
-      } else controller.enqueue(chunk.value);
+      } else {
+        controller.enqueue(chunk.value);
+        if (sendTimeoutMs > 0 && (controller.desiredSize ?? 1) <= 0) {
+          // The client stopped reading: free the upstream connection and cut the answer.
+          stall = setTimeout(
+            () => cut(controller, 'The client did not read the answer within sendTimeoutMs.'),
+            sendTimeoutMs,
+          );
+        }
+      }
     },
     cancel() {
       // The client went away: stop reading and abort the upstream call.

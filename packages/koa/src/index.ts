@@ -40,7 +40,8 @@ export interface DashScopeMiddleware {
   /**
    * The WebSocket upgrade listener (upgrades do not pass through Koa):
    * `server.on('upgrade', mw.upgrade)`. Proxies `{prefix}/api-ws/v1/inference` and
-   * `{prefix}/api-ws/v1/realtime`; leaves upgrades outside `prefix` alone. `authorize` and
+   * `{prefix}/api-ws/v1/realtime`; leaves other upgrades to the server's other `upgrade`
+   * listeners, or answers them 404 and closes them when it is the only one. `authorize` and
    * `apiKey` get a minimal context (`req`, `headers`, `get()`, `state: {}`; no other
    * middleware ran on it).
    */

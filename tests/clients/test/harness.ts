@@ -33,6 +33,8 @@ export async function startStack(options: EmulatorOptions = {}): Promise<Stack> 
   const handler = createDashScopeHandler({
     apiKey: DEFAULT_EMULATOR_API_KEY,
     baseUrl: emulator.url,
+    // The clients connect without credentials of their own: this stack accepts that.
+    websocket: { allowUnauthenticated: true },
   });
   const server: Server = createServer(handler);
   server.on('upgrade', handler.upgrade);

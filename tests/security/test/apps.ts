@@ -397,3 +397,23 @@ export function sendRaw(port: number, raw: string, quietMs = 400): Promise<RawAn
     socket.on('error', finish);
   });
 }
+
+/** The names of the front doors {@link startEveryFrontDoor} starts, in order. */
+export const FRONT_DOORS = ['express', 'node:http', 'fetch', 'hono', ...Object.keys(FASTIFY_APPS)];
+
+/**
+ * Every in-process front door, in front of `emulator`: Express 5, node:http, fetch, Hono,
+ * Fastify 4 and 5 (the attack corpus adds real Bun and Deno).
+ */
+export async function startEveryFrontDoor(emulator: Emulator): Promise<App[]> {
+  const apps = [
+    await startExpressApp(emulator),
+    await startNodeApp(emulator),
+    await startFetchApp(emulator),
+    await startHonoApp(emulator),
+  ];
+  for (const name of Object.keys(FASTIFY_APPS) as (keyof typeof FASTIFY_APPS)[]) {
+    apps.push(await startFastifyApp(emulator, name));
+  }
+  return apps;
+}

@@ -93,7 +93,16 @@ describe('attack corpus', () => {
   it('has at least 50 entries across every category of the threat model', () => {
     expect(corpus.entries.length).toBeGreaterThanOrEqual(50);
     expect(new Set(corpus.entries.map((e) => e.category))).toEqual(
-      new Set(['traversal', 'target-form', 'injection', 'size', 'smuggling', 'method', 'protocol']),
+      new Set([
+        'traversal',
+        'target-form',
+        'injection',
+        'size',
+        'smuggling',
+        'method',
+        'protocol',
+        'csrf',
+      ]),
     );
     expect(new Set(corpus.entries.map((e) => e.name)).size).toBe(corpus.entries.length);
   });

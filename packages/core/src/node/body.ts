@@ -18,16 +18,36 @@ export function isPayloadTooLarge(error: unknown): error is DashScopeError {
   return error instanceof DashScopeError && error.code === 'PayloadTooLarge';
 }
 
+/** The body did not arrive within the time given to {@link readBody}. */
+export class BodyTimeoutError extends Error {
+  override readonly name = 'BodyTimeoutError';
+  constructor() {
+    super('The request body did not arrive in time.');
+  }
+}
+
 /**
  * Reads the whole body of `req` into memory, refusing (413) beyond `limit` bytes without reading
- * the rest. Rejects with {@link ClientGoneError} when the client aborts.
+ * the rest. Rejects with {@link ClientGoneError} when the client aborts, and with
+ * {@link BodyTimeoutError} after `timeoutMs` (0 = never).
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+export function readBody(req: IncomingMessage, limit: number, timeoutMs = 0): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = [];
     let size = 0;
     let settled = false;
+    const timer =
+      timeoutMs > 0
+        ? setTimeout(() => {
+            if (settled) return;
+            settled = true;
+            cleanup();
+            req.pause();
+            reject(new BodyTimeoutError());
+          }, timeoutMs)
+        : undefined;
     const cleanup = (): void => {
+      clearTimeout(timer);
       req.off('data', onData);
       req.off('end', onEnd);
       req.off('error', onGone);
@@ -48,6 +68,7 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
     // removing them costs more than it saves on the hot path.
     const onEnd = (): void => {
       settled = true;
+      clearTimeout(timer);
       resolve(chunks.length === 1 ? chunks[0]! : Buffer.concat(chunks, size));
     };
     const onGone = (): void => {

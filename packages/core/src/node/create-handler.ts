@@ -27,6 +27,7 @@ import type {
   HandleOptions,
 } from './types.js';
 import { createWebSocketProxy } from './websocket/proxy.js';
+import { isLastOwnListener, markUpgradeListener, refuseStrayUpgrade } from './websocket/stray.js';
 
 function parsedOf<Ctx>(handleOptions: HandleOptions<Ctx> | undefined) {
   return handleOptions?.parsedBody !== undefined ? { value: handleOptions.parsedBody } : undefined;
@@ -227,6 +228,20 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     };
   }
 
+  // Called by the server as its listener (`this` is the server): an upgrade outside the
+  // handler's routes is answered 404 and closed when no other listener can take it.
+  const upgrade = markUpgradeListener(function upgrade(
+    this: unknown,
+    req: IncomingMessage,
+    socket: Duplex,
+    head: Buffer,
+  ): boolean {
+    if (webSockets.handleUpgrade(req, socket, head)) return true;
+    if (!isLastOwnListener(this, upgrade)) return false;
+    refuseStrayUpgrade(socket);
+    return true;
+  });
+
   Object.defineProperties(handler, {
     handle: { value: handle, enumerable: true },
     stats: { value: stats, enumerable: true },
@@ -234,11 +249,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     close: { value: close, enumerable: true },
     provider: { value: provider, enumerable: true },
     prefix: { value: config.prefix, enumerable: true },
-    upgrade: {
-      value: (req: IncomingMessage, socket: Duplex, head: Buffer) =>
-        webSockets.handleUpgrade(req, socket, head),
-      enumerable: true,
-    },
+    upgrade: { value: upgrade, enumerable: true },
     handleUpgrade: { value: webSockets.handleUpgrade, enumerable: true },
     websocketStats: { value: webSockets.stats, enumerable: true },
   });

@@ -17,6 +17,8 @@ export interface UpstreamRequest {
   body: Buffer | Readable | null;
   headersTimeout: number;
   bodyTimeout: number;
+  /** Milliseconds `res` may stay unwritable (the client not reading) before the exchange is cut; 0 = never. */
+  sendTimeout: number;
   /** Hold back a 401 answer (instead of relaying it) so that the caller can replay. */
   holdUnauthorized: boolean;
 }
@@ -57,9 +59,13 @@ class RelayHandler implements Dispatcher.DispatchHandler {
   private clientGone = false;
   private pendingAbort: Error | undefined;
 
+  /** Armed while `res` is not writable: the client stopped reading. */
+  private stallTimer: ReturnType<typeof setTimeout> | undefined;
+
   constructor(
     private readonly res: Flushable,
     private readonly holdUnauthorized: boolean,
+    private readonly sendTimeout: number,
     private readonly done: (outcome: ForwardOutcome) => void,
   ) {
     res.on('close', this.onClientClose);
@@ -87,6 +93,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     // The `close` listener stays: once settled it does nothing, and removing it from every
     // response costs more than the call it would save.
     if (this.waitingForDrain && this.onDrain !== undefined) this.res.off('drain', this.onDrain);
+    clearTimeout(this.stallTimer);
     this.done(outcome);
   }
 
@@ -150,9 +157,19 @@ class RelayHandler implements Dispatcher.DispatchHandler {
       controller.pause();
       this.onDrain ??= () => {
         this.waitingForDrain = false;
+        clearTimeout(this.stallTimer);
         this.controller?.resume();
       };
       this.res.once('drain', this.onDrain);
+      if (this.sendTimeout > 0) {
+        this.stallTimer = setTimeout(() => {
+          // The client stopped reading: free the upstream connection and drop the client.
+          this.clientGone = true;
+          this.abort(new ClientGoneError());
+          this.res.destroy();
+          this.settle({ kind: 'client-gone' });
+        }, this.sendTimeout);
+      }
     }
     if (this.flushEachChunk) this.res.flush!();
   }
@@ -217,7 +234,7 @@ export function forward(
       resolve({ kind: 'client-gone' });
       return;
     }
-    const handler = new RelayHandler(res, request.holdUnauthorized, resolve);
+    const handler = new RelayHandler(res, request.holdUnauthorized, request.sendTimeout, resolve);
     const body = request.body;
     if (body !== null && !Buffer.isBuffer(body)) {
       // A body stream that fails (413 while streaming, client gone) aborts the exchange.

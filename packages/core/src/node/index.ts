@@ -9,7 +9,9 @@ export type {
 export { withUpgradeContext } from './upgrade-context.js';
 export {
   WS_CLOSE_GOING_AWAY,
+  WS_CLOSE_IDLE,
   WS_CLOSE_MESSAGE_TOO_BIG,
+  WS_CLOSE_POLICY,
   WS_CLOSE_SESSION_LIMIT,
   WS_CLOSE_UPSTREAM_LOST,
 } from './websocket/close-codes.js';

@@ -5,7 +5,7 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { obtainToken, tokenAfterUnauthorized } from '../policy/admission.js';
+import { boundAdmission, obtainToken, tokenAfterUnauthorized } from '../policy/admission.js';
 import {
   type ErrorAnswer,
   type ErrorDialect,
@@ -24,6 +24,7 @@ import {
   withServiceToken,
 } from '../policy/pai-eas.js';
 import {
+  BODY_READ_TIMEOUT,
   bearer,
   checkProxyBody,
   checkProxyMethod,
@@ -38,13 +39,14 @@ import {
 import type { TokenProvider } from '../types.js';
 import { sendError } from './answer.js';
 import {
+  BodyTimeoutError,
   isPayloadTooLarge,
   isReplayable,
   limitedBodyStream,
   readBody,
   serialiseParsedBody,
 } from './body.js';
-import { isClientGone } from './client-gone.js';
+import { clientGoneSignal, isClientGone } from './client-gone.js';
 import { type ForwardOutcome, forward } from './forward.js';
 
 /** Everything the proxy needs besides the request. */
@@ -147,7 +149,9 @@ export async function handleProxyRoute<Ctx>(
     eas === undefined
       ? admitWithinLimits(config, 'proxy', request.ctx, client)
       : admitServiceCall(config, request.ctx, client);
-  if (admission instanceof Promise) admission = await admission;
+  if (admission instanceof Promise) {
+    admission = await boundAdmission(config, admission, clientGoneSignal(res));
+  }
   if ('refused' in admission) return sendError(res, dialect, admission.refused);
   if (eas === undefined) apiKey = admission.apiKey;
 
@@ -177,9 +181,10 @@ export async function handleProxyRoute<Ctx>(
         : { bytes: body };
     } else if (plan.body === 'read') {
       try {
-        body = await readBody(req, config.maxBodyBytes);
+        body = await readBody(req, config.maxBodyBytes, config.bodyReadTimeoutMs);
       } catch (error) {
         if (isClientGone(error)) return;
+        if (error instanceof BodyTimeoutError) return sendError(res, dialect, BODY_READ_TIMEOUT);
         return sendError(
           res,
           dialect,
@@ -225,6 +230,7 @@ export async function handleProxyRoute<Ctx>(
     body,
     headersTimeout: config.headersTimeoutMs,
     bodyTimeout: config.bodyTimeoutMs,
+    sendTimeout: config.sendTimeoutMs,
     // A 401 to the injected key is never relayed: it is the server's key that failed.
     holdUnauthorized: true,
   };
@@ -235,16 +241,21 @@ export async function handleProxyRoute<Ctx>(
       apiKey,
       token.token,
       call.minValiditySeconds,
+      config.remints,
     );
     if ('refused' in fresh) return sendError(res, dialect, fresh.refused);
-    if (gone(res)) return;
-    outcome = await forward(
-      proxy.dispatcher,
-      { ...upstream, headers: withFreshKey(headers, fresh.token) },
-      res,
-    );
-  } else if (outcome.kind === 'unauthorized') {
-    // A streamed body cannot be sent again; the next request gets a fresh key.
+    // With re-mints for this key rate-limited, the 401 is answered without a replay.
+    if (!('noReplay' in fresh)) {
+      if (gone(res)) return;
+      outcome = await forward(
+        proxy.dispatcher,
+        { ...upstream, headers: withFreshKey(headers, fresh.token) },
+        res,
+      );
+    }
+  } else if (outcome.kind === 'unauthorized' && config.remints.allow(apiKey)) {
+    // A streamed body cannot be sent again; the next request gets a fresh key (evicting the
+    // shared key at most once per key per interval, like a re-mint).
     provider.invalidate(apiKey);
   }
   if (outcome.kind === 'unauthorized') {
@@ -299,6 +310,7 @@ async function proxyToService<Ctx>(
     body,
     headersTimeout: config.headersTimeoutMs,
     bodyTimeout: config.bodyTimeoutMs,
+    sendTimeout: config.sendTimeoutMs,
     // A 401 to the service token is never relayed: it is the server's secret that failed.
     holdUnauthorized: true,
   };

@@ -1,10 +1,11 @@
 import type { ServerResponse } from 'node:http';
-import { obtainToken } from '../policy/admission.js';
+import { boundAdmission, obtainToken } from '../policy/admission.js';
 import type { HandlerConfig } from '../policy/config.js';
 import { admitWithinLimits, type ClientFacts } from '../policy/limits.js';
 import { tokenAnswer } from '../policy/request.js';
 import type { TokenProvider } from '../types.js';
 import { sendError, writeAnswer } from './answer.js';
+import { clientGoneSignal } from './client-gone.js';
 
 /**
  * `POST {prefix}/token` on node:http: admission and the client's budget, then a temporary key from the token-route
@@ -19,7 +20,9 @@ export async function handleTokenRoute<Ctx, Req>(
   client: ClientFacts,
 ): Promise<void> {
   let admission = admitWithinLimits(config, 'tokenRoute', ctx, client);
-  if (admission instanceof Promise) admission = await admission;
+  if (admission instanceof Promise) {
+    admission = await boundAdmission(config, admission, clientGoneSignal(res));
+  }
   if ('refused' in admission) return sendError(res, 'dashscope', admission.refused);
   const token = await obtainToken(provider, {
     apiKey: admission.apiKey,

@@ -107,8 +107,11 @@ export interface DashScopeHandler<Ctx = IncomingMessage> {
   /**
    * The `upgrade` listener: `server.on('upgrade', handler.upgrade)` (bound; no `.bind` needed).
    * Takes upgrades under `prefix` (proxying `{prefix}/api-ws/v1/inference` and
-   * `{prefix}/api-ws/v1/realtime`, refusing the rest with an HTTP error) and returns `true`;
-   * leaves any other upgrade alone for other listeners and returns `false`.
+   * `{prefix}/api-ws/v1/realtime`, refusing the rest with an HTTP error) and returns `true`.
+   * Any other upgrade is left alone for the server's other `upgrade` listeners (returns
+   * `false`); when the server has no other listener than dashscope handlers' and this is the
+   * last of them, it is answered 404 and closed (returns `true`), so that an upgrade nobody
+   * takes never holds its socket.
    */
   readonly upgrade: UpgradeListener;
   /**

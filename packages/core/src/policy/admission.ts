@@ -5,13 +5,16 @@
 import { processEnv } from '../env.js';
 import { missingKeyError } from '../token/errors.js';
 import type { GetTokenOptions, TemporaryToken, TokenProvider } from '../types.js';
-import { type ErrorAnswer, failureAnswer } from './answers.js';
+import { CLIENT_GONE, type ErrorAnswer, failureAnswer } from './answers.js';
 import type { ApiKeyOption, AuthorizeOption, AuthorizeResult, Identity } from './options.js';
+import type { RemintLimiter } from './remint.js';
 
 /** What admission needs from the resolved options. */
 export interface AccessPolicy<Ctx> {
   apiKey: ApiKeyOption<Ctx> | undefined;
   authorize: AuthorizeOption<Ctx> | undefined;
+  /** Longest wait for `authorize` and `apiKey` together, ms (`hookTimeoutMs`); 0 = none. */
+  hookTimeoutMs: number;
 }
 
 /** An admitted request: its permanent key (stays on the server), and who it is from. */
@@ -155,6 +158,40 @@ export function admit<Ctx>(
   return keyOf(access, ctx, identityOf(result));
 }
 
+const HOOK_TIMEOUT: ErrorAnswer = Object.freeze({
+  status: 504,
+  code: 'Timeout',
+  message: 'The request could not be authorised in time.',
+});
+
+/**
+ * Bounds an admission that is waiting for `authorize` or `apiKey`: refused with 504 `Timeout`
+ * after `access.hookTimeoutMs`, and abandoned as soon as `signal` aborts (the client left), so
+ * that a hook that never settles holds neither the request nor a WebSocket session slot. (The
+ * hook's own promise cannot be cancelled; its late result is ignored.)
+ */
+export function boundAdmission<Ctx>(
+  access: AccessPolicy<Ctx>,
+  pending: Promise<Admitted | Refused>,
+  signal: AbortSignal | undefined,
+): Promise<Admitted | Refused> {
+  const timeoutMs = access.hookTimeoutMs;
+  if (timeoutMs <= 0 && signal === undefined) return pending;
+  if (signal?.aborted) return Promise.resolve({ refused: CLIENT_GONE });
+  return new Promise((resolve) => {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const done = (outcome: Admitted | Refused) => {
+      clearTimeout(timer);
+      signal?.removeEventListener('abort', onAbort);
+      resolve(outcome);
+    };
+    const onAbort = () => done({ refused: CLIENT_GONE });
+    signal?.addEventListener('abort', onAbort, { once: true });
+    if (timeoutMs > 0) timer = setTimeout(() => done({ refused: HOOK_TIMEOUT }), timeoutMs);
+    pending.then(done);
+  });
+}
+
 /**
  * A temporary key from `provider`, or the answer for the failure (see `failureAnswer`, site
  * `token`; the permanent key is redacted from any message).
@@ -170,21 +207,31 @@ export async function obtainToken(
   }
 }
 
+/** No replay after a 401: re-mints for this key are rate-limited; answer the 401 without one. */
+export interface NoReplay {
+  noReplay: true;
+}
+
+const NO_REPLAY: NoReplay = Object.freeze({ noReplay: true });
+
 /**
  * A key to replay with after `rejected` got an upstream 401. When another request already
  * replaced the cached key, that one is used without minting again; otherwise the cached key is
- * invalidated and a new one minted (concurrent callers share that mint).
+ * invalidated and a new one minted (concurrent callers share that mint), at most once per key
+ * per `REMINT_INTERVAL_MS` (`remints`): beyond, {@link NoReplay} (the 401 is answered without a replay).
  */
 export async function tokenAfterUnauthorized(
   provider: TokenProvider,
   apiKey: string,
   rejected: string,
   minValiditySeconds: number,
+  remints: RemintLimiter,
   signal?: AbortSignal,
-): Promise<TemporaryToken | Refused> {
+): Promise<TemporaryToken | Refused | NoReplay> {
   const call = { apiKey, minValiditySeconds, ...(signal !== undefined && { signal }) };
   const current = await obtainToken(provider, call);
   if ('refused' in current || current.token !== rejected) return current;
+  if (!remints.allow(apiKey)) return NO_REPLAY;
   provider.invalidate(apiKey);
   return obtainToken(provider, call);
 }

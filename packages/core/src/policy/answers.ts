@@ -188,6 +188,13 @@ export function noStoreAnswer(
   };
 }
 
+/** 499: the client went away before the answer (nobody reads it; for logs and stats). */
+export const CLIENT_GONE: ErrorAnswer = Object.freeze({
+  status: 499,
+  code: 'ClientClosed',
+  message: 'The client went away before the answer.',
+});
+
 /** 500 without details: an unexpected (non-DashScopeError) failure. */
 export const INTERNAL_ERROR: ErrorAnswer = Object.freeze({
   status: 500,

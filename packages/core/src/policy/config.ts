@@ -8,10 +8,12 @@ import { invalidOption } from '../token/errors.js';
 import type { TokenProvider, TokenProviderOptions } from '../types.js';
 import type { AccessPolicy } from './admission.js';
 import { CorsPolicy } from './cors.js';
+import { forwardedHeaderNames } from './headers.js';
 import { Limits } from './limits.js';
 import { logRefreshError, logStoreError } from './logging.js';
 import type { HandlerProviders, SharedHandlerOptions } from './options.js';
 import { type PaiEasConfig, resolvePaiEasConfig } from './pai-eas.js';
+import { RemintLimiter } from './remint.js';
 import { normalisePrefix } from './routes.js';
 import {
   resolveWebSocketConfig,
@@ -37,6 +39,12 @@ export const DEFAULT_MAX_BODY_BYTES = 10 * 1024 * 1024;
 export const DEFAULT_HEADERS_TIMEOUT_MS = 300_000;
 /** Default most keep-alive connections to upstream. */
 export const DEFAULT_CONNECTIONS = 128;
+/** Default longest time to receive a request body that is read whole, milliseconds. */
+export const DEFAULT_BODY_READ_TIMEOUT_MS = 30_000;
+/** Default longest time a client may leave a proxied answer unread, milliseconds. */
+export const DEFAULT_SEND_TIMEOUT_MS = 60_000;
+/** Default longest wait for `authorize` and `apiKey`, milliseconds. */
+export const DEFAULT_HOOK_TIMEOUT_MS = 10_000;
 /** Default largest streamed body kept in memory for a replay after a 401, bytes. */
 export const DEFAULT_REPLAY_BUFFER_BYTES = 64 * 1024;
 
@@ -55,10 +63,16 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   streamingMinValiditySeconds: number;
   maxBodyBytes: number;
   bodyTimeoutMs: number;
+  /** `proxy.bodyReadTimeoutMs`; 0 = none. */
+  bodyReadTimeoutMs: number;
+  /** `proxy.sendTimeoutMs`; 0 = none. */
+  sendTimeoutMs: number;
   headersTimeoutMs: number;
   connections: number;
   replayBufferBytes: number;
   forwardClientIdentity: boolean;
+  /** `proxy.forwardHeaders`, lower-cased. */
+  forwardHeaders: ReadonlySet<string>;
   allowModels: ReadonlySet<string> | undefined;
   /** `undefined` when WebSockets are off (or the executor has none). */
   websocket: WebSocketConfig<Ctx, Req> | undefined;
@@ -68,6 +82,8 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   limits: Limits<Ctx> | undefined;
   /** The PAI-EAS routes, `undefined` when off. */
   paiEas: PaiEasConfig<Ctx> | undefined;
+  /** Re-mints after upstream 401s, per permanent key (state of this handler). */
+  remints: RemintLimiter;
 }
 
 function integer(
@@ -246,6 +262,12 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     }
   }
   const models = moved(options.allowModels, proxy.allowModels, 'allowModels', 'proxy.allowModels');
+  const forwardHeaders = forwardedHeaderNames(proxy.forwardHeaders);
+  if ('refused' in forwardHeaders) {
+    throw invalidOption(
+      `Invalid proxy.forwardHeaders: ${JSON.stringify(forwardHeaders.refused)} is never forwarded (a credential, a framing header or a header that rewrites the target or method).`,
+    );
+  }
   const origin = base.origin;
   const basePath = base.pathname === '/' ? '' : base.pathname.replace(/\/+$/, '');
   return {
@@ -254,6 +276,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     basePath,
     apiKey: options.apiKey,
     authorize: options.authorize,
+    hookTimeoutMs: integer(options.hookTimeoutMs, DEFAULT_HOOK_TIMEOUT_MS, 'hookTimeoutMs', 0),
     expireInSeconds,
     tokenRoute,
     cors,
@@ -261,6 +284,13 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     streamingMinValiditySeconds,
     maxBodyBytes: integer(proxy.maxBodyBytes, DEFAULT_MAX_BODY_BYTES, 'proxy.maxBodyBytes', 0),
     bodyTimeoutMs: integer(proxy.bodyTimeoutMs, 0, 'proxy.bodyTimeoutMs', 0),
+    sendTimeoutMs: integer(proxy.sendTimeoutMs, DEFAULT_SEND_TIMEOUT_MS, 'proxy.sendTimeoutMs', 0),
+    bodyReadTimeoutMs: integer(
+      proxy.bodyReadTimeoutMs,
+      DEFAULT_BODY_READ_TIMEOUT_MS,
+      'proxy.bodyReadTimeoutMs',
+      0,
+    ),
     headersTimeoutMs: integer(
       proxy.headersTimeoutMs,
       DEFAULT_HEADERS_TIMEOUT_MS,
@@ -275,6 +305,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
       0,
     ),
     forwardClientIdentity: proxy.forwardClientIdentity === true,
+    forwardHeaders,
     allowModels: models === undefined ? undefined : new Set(models),
     websocket: resolveWebSocketConfig(
       websocket,
@@ -286,6 +317,7 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     providers,
     limits: Limits.resolve({ ...options, onStoreError: storeErrorReporter(options) }),
     paiEas: resolvePaiEasConfig(options.paiEas),
+    remints: new RemintLimiter(),
   };
 }
 

@@ -73,6 +73,11 @@ export class CorsPolicy {
     return allowed === undefined ? undefined : new CorsPolicy(options, allowed);
   }
 
+  /** Whether `origin` is one of the configured origins. */
+  allows(origin: string): boolean {
+    return this.allowed(origin);
+  }
+
   /**
    * The CORS headers of an actual (non-preflight) answer, flat `[name, value, …]`:
    * `Vary: Origin` always (merged with any `Vary`), and `Access-Control-Allow-Origin`

@@ -26,14 +26,12 @@ function withHopByHop(names: readonly string[]): ReadonlySet<string> {
 }
 
 /**
- * Request headers that never reach Model Studio:
+ * Request headers the proxy reads for itself and never passes on as received:
  * - credentials of the client (`authorization` is replaced by the injected key, `cookie`,
  *   `proxy-authorization`);
  * - hop-by-hop headers (RFC 9110 §7.6.1) and the ones `connection` lists;
  * - `host` (upstream's is set from the configured origin), `content-length` (set from the body
- *   actually sent), `expect` (undici does not support it), `accept-encoding` (set by the proxy);
- * - the client's identity and page: `forwarded`, `x-forwarded-*`, `x-real-ip`, `via`,
- *   `origin`, `referer` (unless `forwardClientIdentity`).
+ *   actually sent), `expect` (undici does not support it), `accept-encoding` (set by the proxy).
  */
 const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = withHopByHop([
   'authorization',
@@ -46,6 +44,48 @@ const DROPPED_REQUEST_HEADERS: ReadonlySet<string> = withHopByHop([
   'accept-encoding',
 ]);
 
+/**
+ * Request headers that are never forwarded, not even when `proxy.forwardHeaders` names them:
+ * the ones above, and those an upstream server or intermediary may read as another target,
+ * method or credential (`X-Original-URL`, `X-Rewrite-URL`, method overrides, `X-Api-Key`).
+ */
+export const NEVER_FORWARDED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  ...DROPPED_REQUEST_HEADERS,
+  'x-original-url',
+  'x-rewrite-url',
+  'x-http-method-override',
+  'x-http-method',
+  'x-method-override',
+  'x-api-key',
+  'api-key',
+]);
+
+/**
+ * Request headers forwarded to Model Studio (an allow-list; everything else is dropped):
+ * content negotiation and description of the body, the client's `User-Agent`, request ids, and
+ * the headers Model Studio and the OpenAI-compatible SDKs send (the `x-dashscope-`, `openai-`
+ * and `x-stainless-` prefixes are checked separately). `proxy.forwardHeaders` adds names.
+ */
+const FORWARDED_REQUEST_HEADERS: ReadonlySet<string> = new Set([
+  'accept',
+  'accept-language',
+  'cache-control',
+  'content-type',
+  'content-encoding',
+  'content-language',
+  'user-agent',
+  'idempotency-key',
+  'x-request-id',
+  'x-client-request-id',
+]);
+
+/** Prefixes of forwarded request header names (Model Studio's own, OpenAI SDKs'). */
+function hasForwardedPrefix(name: string): boolean {
+  return (
+    name.startsWith('x-dashscope-') || name.startsWith('openai-') || name.startsWith('x-stainless-')
+  );
+}
+
 /** Dropped unless `forwardClientIdentity` (the `x-forwarded-` prefix is checked separately). */
 const IDENTITY_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'forwarded',
@@ -57,6 +97,25 @@ const IDENTITY_REQUEST_HEADERS: ReadonlySet<string> = new Set([
   'origin',
   'referer',
 ]);
+
+/**
+ * The `proxy.forwardHeaders` option checked: lower-cased names, none of them
+ * {@link NEVER_FORWARDED_REQUEST_HEADERS}.
+ * @returns the names, or the first name that is refused
+ */
+export function forwardedHeaderNames(
+  names: readonly string[] | undefined,
+): ReadonlySet<string> | { refused: string } {
+  const out = new Set<string>();
+  for (const name of names ?? []) {
+    const lower = String(name).trim().toLowerCase();
+    if (NEVER_FORWARDED_REQUEST_HEADERS.has(lower) || !/^[!#$%&'*+.^`|~\w-]+$/.test(lower)) {
+      return { refused: String(name) };
+    }
+    out.add(lower);
+  }
+  return out;
+}
 
 /**
  * Response headers that never reach the client: hop-by-hop headers (and the ones `connection`
@@ -121,13 +180,17 @@ function connectionListed(value: string): string[] {
   return names;
 }
 
+const NO_NAMES: ReadonlySet<string> = new Set();
+
 /**
- * Filters the client's raw headers (`req.rawHeaders`) for upstream, in one pass, keeping
- * everything else (`x-dashscope-*`, `content-type`, `accept`, `user-agent`, ...) as sent.
+ * Filters the client's raw headers (`req.rawHeaders`) for upstream, in one pass: only the
+ * allow-listed headers (`x-dashscope-*`, `openai-*`, `x-stainless-*`, `content-type`, `accept`,
+ * `user-agent`, …, plus `forwardHeaders`) go on, as sent.
  */
 export function readClientHeaders(
   rawHeaders: readonly string[],
   forwardClientIdentity: boolean,
+  forwardHeaders: ReadonlySet<string> = NO_NAMES,
 ): ClientRequestHeaders {
   const headers: string[] = [];
   let contentLength: number | undefined;
@@ -162,6 +225,12 @@ export function readClientHeaders(
       if (value.trim().toLowerCase() === 'enable') streaming = true;
     } else if (name === 'accept') {
       if (value.includes('text/event-stream')) streaming = true;
+    } else if (
+      !FORWARDED_REQUEST_HEADERS.has(name) &&
+      !hasForwardedPrefix(name) &&
+      !forwardHeaders.has(name)
+    ) {
+      continue;
     }
     headers.push(rawName, value);
   }

@@ -3,10 +3,11 @@
  * plans. Executors (the node:http handler, `@dashscope-token/fetch`) carry them out; an app
  * never needs these, an executor author does.
  */
-export type { AccessPolicy, Admitted, Refused } from './admission.js';
+export type { AccessPolicy, Admitted, NoReplay, Refused } from './admission.js';
 export {
   admit,
   appToken,
+  boundAdmission,
   obtainToken,
   resolveApiKey,
   tokenAfterUnauthorized,
@@ -20,6 +21,7 @@ export type {
 } from './answers.js';
 export {
   badTargetAnswer,
+  CLIENT_GONE,
   errorAnswer,
   errorBody,
   failureAnswer,
@@ -105,6 +107,7 @@ export {
 } from './pai-eas.js';
 export type { BodyHandling, ProxyFacts, ProxyMemo, ProxyPlan, ReadBody } from './proxy.js';
 export {
+  BODY_READ_TIMEOUT,
   bearer,
   bodyRequestsStream,
   checkProxyBody,
@@ -115,6 +118,7 @@ export {
   proxyTokenCall,
   withFreshKey,
 } from './proxy.js';
+export { REMINT_INTERVAL_MS, RemintLimiter } from './remint.js';
 export type { RequestFacts, RequestHeaders, RequestPlan } from './request.js';
 export { planRequest, TOKEN_ROUTE_ALLOW, tokenAnswer } from './request.js';
 export { matchRoute, normalisePrefix } from './routes.js';

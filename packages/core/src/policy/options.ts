@@ -118,6 +118,20 @@ export interface ProxyOptions {
    */
   bodyTimeoutMs?: number;
   /**
+   * Milliseconds to receive a request body the proxy reads whole before forwarding it (with
+   * `allowModels`, or small enough to replay after a 401); a slower upload gets 408 and the
+   * connection is closed. `0` = no limit (Node's own `requestTimeout` still applies).
+   * @default 30000
+   */
+  bodyReadTimeoutMs?: number;
+  /**
+   * Milliseconds a client may leave a proxied answer unread (the proxy waiting to write to
+   * it) before the exchange is cut: the upstream request is aborted and its pooled connection
+   * freed, so clients that stop reading cannot hold the upstream pool. `0` = never.
+   * @default 60000
+   */
+  sendTimeoutMs?: number;
+  /**
    * Milliseconds to wait for upstream response headers (504 beyond).
    * @default 300000
    */
@@ -142,6 +156,18 @@ export interface ProxyOptions {
    * @default false
    */
   forwardClientIdentity?: boolean;
+  /**
+   * More request header names to forward upstream (HTTP and WebSocket handshakes), in any case.
+   * Request headers go upstream on an allow-list: `Accept`, `Accept-Language`, `Cache-Control`,
+   * `Content-Type`, `Content-Encoding`, `Content-Language`, `User-Agent`, `Idempotency-Key`,
+   * `X-Request-Id`, `X-Client-Request-Id` and every `X-DashScope-*`, `OpenAI-*` and
+   * `X-Stainless-*` header; everything else is dropped. Credentials, framing and hop-by-hop
+   * headers, `X-Original-URL`, `X-Rewrite-URL`, method overrides (`X-HTTP-Method-Override`,
+   * `X-HTTP-Method`, `X-Method-Override`) and `X-Api-Key`/`Api-Key` are never forwarded: naming
+   * one throws `InvalidParameter`.
+   * @default [] (the allow-list only)
+   */
+  forwardHeaders?: readonly string[];
 }
 
 /**
@@ -186,6 +212,13 @@ export interface SharedHandlerOptions<Ctx> extends EndpointOptions, HandlerCache
    *   durationSeconds: 60 }, websocket: { points: 30, durationSeconds: 60 } }
    */
   limits?: false | LimitsOptions<Ctx>;
+  /**
+   * Longest wait, in milliseconds, for `authorize` and `apiKey` (together) on one request or
+   * WebSocket handshake; beyond it the request is answered 504 `Timeout`. A client that leaves
+   * while they run is not waited for either. `0` = no limit.
+   * @default 10000
+   */
+  hookTimeoutMs?: number;
   /**
    * Token route options, or `false` to disable `POST {prefix}/token` (it then answers 404).
    * @default {}

@@ -311,7 +311,7 @@ export async function authorizeOnly<Ctx>(
   ctx: Ctx,
 ): Promise<Refused | undefined> {
   if (authorize === undefined) return undefined;
-  const admitted = await admit({ apiKey: NO_KEY.apiKey, authorize }, ctx);
+  const admitted = await admit({ apiKey: NO_KEY.apiKey, authorize, hookTimeoutMs: 0 }, ctx);
   return 'refused' in admitted ? admitted : undefined;
 }
 
@@ -323,12 +323,18 @@ export function admitServiceCall<Ctx>(
   access: {
     authorize: ((ctx: Ctx) => AuthorizeResult | Promise<AuthorizeResult>) | undefined;
     limits: Limits<Ctx> | undefined;
+    hookTimeoutMs: number;
   },
   ctx: Ctx,
   client: ClientFacts,
 ): Admitted | Refused | Promise<Admitted | Refused> {
   return admitWithinLimits(
-    { apiKey: NO_KEY.apiKey, authorize: access.authorize, limits: access.limits },
+    {
+      apiKey: NO_KEY.apiKey,
+      authorize: access.authorize,
+      limits: access.limits,
+      hookTimeoutMs: access.hookTimeoutMs,
+    },
     'proxy',
     ctx,
     client,

@@ -8,7 +8,11 @@
  *   which some servers read as `..;`), `#`;
  * - empty segments (`//` anywhere);
  * - control characters, spaces and non-ASCII bytes, raw or encoded (`%00`, `%0a`, `%0d`, …);
- * - malformed percent-encoding (`%`, `%4`, `%zz`, invalid UTF-8 such as overlong `%c0%ae`).
+ * - malformed percent-encoding (`%`, `%4`, `%zz`, invalid UTF-8 such as overlong `%c0%ae`);
+ * - percent-encoded unreserved characters (RFC 3986 §2.3: `A-Z a-z 0-9 - . _ ~`, such as
+ *   `tok%65ns`), in the path and in query parameter names: RFC 3986 makes `%65` and `e`
+ *   equivalent, so a server that decodes them before routing would see another path or
+ *   parameter than the one checked here. Clients never need to encode them.
  *
  * Model Studio paths are plain ASCII identifiers, so nothing legitimate is refused.
  * Each check is a single pass over the characters, without regular expressions.
@@ -19,6 +23,14 @@ function hexValue(c: number): number {
   const lower = c | 0x20;
   if (lower >= 0x61 && lower <= 0x66) return lower - 0x61 + 10;
   return -1;
+}
+
+/** RFC 3986 §2.3 unreserved: `ALPHA / DIGIT / "-" / "." / "_" / "~"`. */
+function isUnreserved(byte: number): boolean {
+  if (byte >= 0x30 && byte <= 0x39) return true;
+  const lower = byte | 0x20;
+  if (lower >= 0x61 && lower <= 0x7a) return true;
+  return byte === 0x2d || byte === 0x2e || byte === 0x5f || byte === 0x7e;
 }
 
 /**
@@ -55,6 +67,7 @@ export function unsafePathReason(path: string): string | undefined {
       // full-width dot %ef%bc%8e that NFKC-normalising servers read as `.`) is refused, and so
       // is invalid UTF-8 (overlong %c0%ae).
       if (byte >= 0x80) return 'encoded non-ASCII character in path';
+      if (isUnreserved(byte)) return 'percent-encoded unreserved character in path';
       i += 2;
       continue;
     }
@@ -68,19 +81,26 @@ export function unsafePathReason(path: string): string | undefined {
 
 /**
  * Why `query` (without the leading `?`) is unsafe to forward, or `undefined` when it is safe:
- * control characters, spaces or non-ASCII raw or encoded (`%00`, `%0a`, `%0d`), `#`, or malformed
- * percent-encoding.
+ * control characters, spaces or non-ASCII raw or encoded (`%00`, `%0a`, `%0d`), `#`, malformed
+ * percent-encoding, or a parameter name with a percent-encoded unreserved character
+ * (`mod%65l=`, which would escape a check for `model`). Values may encode anything printable.
  */
 export function unsafeQueryReason(query: string): string | undefined {
   const length = query.length;
+  let inName = true;
   for (let i = 0; i < length; i++) {
     const c = query.charCodeAt(i);
-    if (c === 0x25) {
+    if (c === 0x26 /* & */) inName = true;
+    else if (c === 0x3d /* = */) inName = false;
+    else if (c === 0x25) {
       const hi = i + 1 < length ? hexValue(query.charCodeAt(i + 1)) : -1;
       const lo = i + 2 < length ? hexValue(query.charCodeAt(i + 2)) : -1;
       if (hi < 0 || lo < 0) return 'malformed percent-encoding in query';
       const byte = hi * 16 + lo;
       if (byte < 0x20 || byte === 0x7f) return 'encoded control character in query';
+      if (inName && isUnreserved(byte)) {
+        return 'percent-encoded unreserved character in a query parameter name';
+      }
       i += 2;
       continue;
     }

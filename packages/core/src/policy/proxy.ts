@@ -7,6 +7,7 @@
 import type { GetTokenOptions } from '../types.js';
 import { type ErrorAnswer, payloadTooLargeAnswer } from './answers.js';
 import type { HandlerConfig } from './config.js';
+import { formContentRefusal } from './csrf.js';
 import { readClientHeaders } from './headers.js';
 
 /** Methods the proxy forwards. */
@@ -35,6 +36,31 @@ const INVALID_CONTENT_LENGTH: ErrorAnswer = Object.freeze({
   status: 400,
   code: 'InvalidParameter',
   message: 'Invalid Content-Length.',
+});
+
+const BODY_NOT_ALLOWED: ErrorAnswer = Object.freeze({
+  status: 400,
+  code: 'InvalidParameter',
+  message: 'GET and HEAD requests cannot carry a body.',
+  headers: { connection: 'close' },
+});
+
+/** Methods whose requests must not carry a body (RFC 9110 §9.3.1, §9.3.2: no defined meaning). */
+const BODYLESS_METHODS: ReadonlySet<string> = new Set(['GET', 'HEAD']);
+
+/**
+ * Methods whose body, when they have one, is always read whole and sent with a
+ * `Content-Length`, never streamed: upstream servers that ignore bodies on these methods would
+ * otherwise read the rest as the next request on a shared keep-alive connection.
+ */
+const FRAMED_BODY_METHODS: ReadonlySet<string> = new Set(['OPTIONS', 'DELETE']);
+
+/** 408 for a request body read whole (`allowModels`, replay) that took longer than `proxy.bodyReadTimeoutMs`. */
+export const BODY_READ_TIMEOUT: ErrorAnswer = Object.freeze({
+  status: 408,
+  code: 'RequestTimeout',
+  message: 'The request body did not arrive in time.',
+  headers: { connection: 'close' },
 });
 
 const UNCHECKABLE_BODY: ErrorAnswer = Object.freeze({
@@ -95,15 +121,20 @@ export interface ProxyFacts {
 
 /**
  * Plans a proxied request (after admission): refuses bad framing (invalid or too large
- * `Content-Length`, a `Transfer-Encoding` whose last coding is not chunked) and decides how its
- * body is handled.
+ * `Content-Length`, a `Transfer-Encoding` whose last coding is not chunked, a body on GET or
+ * HEAD) and decides how its body is handled. Bodies of OPTIONS and DELETE are read whole and
+ * sent with their `Content-Length`; bodies of other methods may stream.
  */
 export function planProxy<Ctx>(
   config: HandlerConfig<Ctx>,
   target: string,
   facts: ProxyFacts,
 ): ProxyPlan | ErrorAnswer {
-  const client = readClientHeaders(facts.rawHeaders, config.forwardClientIdentity);
+  const client = readClientHeaders(
+    facts.rawHeaders,
+    config.forwardClientIdentity,
+    config.forwardHeaders,
+  );
   const declared = client.contentLength;
   if (declared === -1) return INVALID_CONTENT_LENGTH;
   if (declared !== undefined && declared > config.maxBodyBytes) {
@@ -115,10 +146,17 @@ export function planProxy<Ctx>(
   }
   const hasBody =
     client.chunked || (declared !== undefined ? declared > 0 : facts.bodyPresent === true);
+  if (hasBody && BODYLESS_METHODS.has(facts.method)) return BODY_NOT_ALLOWED;
+  if (hasBody && client.contentType !== undefined) {
+    const q = target.indexOf('?');
+    const refused = formContentRefusal(client.contentType, q < 0 ? target : target.slice(0, q));
+    if (refused !== undefined) return refused;
+  }
   let body: BodyHandling = 'none';
   if (hasBody) {
     body =
       config.allowModels !== undefined ||
+      FRAMED_BODY_METHODS.has(facts.method) ||
       (declared !== undefined && declared <= config.replayBufferBytes)
         ? 'read'
         : 'stream';
@@ -134,7 +172,8 @@ export function planProxy<Ctx>(
   };
 }
 
-function modelRefused(model: unknown): ErrorAnswer {
+/** 403 for a model `allowModels` does not list (or a request that names none where it must). */
+export function modelRefused(model: unknown): ErrorAnswer {
   return {
     status: 403,
     code: 'AccessDenied',

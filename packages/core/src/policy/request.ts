@@ -15,6 +15,7 @@ import {
 } from './answers.js';
 import type { HandlerConfig } from './config.js';
 import { refusedPreflight } from './cors.js';
+import { crossSiteRefusal } from './csrf.js';
 import {
   serviceNotAllowed,
   WORKBENCH_METHOD_NOT_ALLOWED,
@@ -170,6 +171,10 @@ export function planRequest<Ctx>(config: HandlerConfig<Ctx>, facts: RequestFacts
     if (cors !== undefined) corsHeaders = cors.answerHeaders(origin);
   }
 
+  if (match.kind === 'proxy' || match.kind === 'token') {
+    const forged = crossSiteRefusal(method, facts.headers, cors);
+    if (forged !== undefined) return answer(dialect, forged, corsHeaders);
+  }
   switch (match.kind) {
     case 'proxy':
       return {

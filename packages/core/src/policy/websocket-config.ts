@@ -12,6 +12,14 @@ import { compileOrigins, type OriginCheck } from './origin.js';
  */
 export interface WebSocketSettings<Ctx, Req> {
   /**
+   * Proxy WebSocket sessions without an `authorize` hook. Upgrades never pass through the
+   * app's own framework middleware (an Express/Koa guard in front of the middleware protects
+   * HTTP only), so without `authorize` every handshake is refused with 403
+   * `WebSocketUnauthenticated` unless this says the app accepts unauthenticated sessions.
+   * @default false (WebSocket sessions need `authorize`)
+   */
+  allowUnauthenticated?: boolean;
+  /**
    * Origins allowed to open a WebSocket (exact `scheme://host[:port]` strings, compared
    * case-insensitively), or a predicate. Browsers send cookies with cross-site WebSocket
    * handshakes and CORS does not apply to them, so this is the defence against cross-site
@@ -30,10 +38,33 @@ export interface WebSocketSettings<Ctx, Req> {
   maxSessionSeconds?: number;
   /**
    * Largest message, in bytes, either way. A larger one closes the session with 1009
-   * (Message Too Big) on both sides.
-   * @default 16777216 (16 MiB)
+   * (Message Too Big) on both sides. The default fits the speech protocol (audio frames of a
+   * few KiB, JSON events) and the realtime one (base64 audio chunks, images of up to 500 KB
+   * base64-encoded).
+   * @default 1048576 (1 MiB)
    */
   maxMessageBytes?: number;
+  /**
+   * Milliseconds a message may take from its first byte to its last (a fragmented message to
+   * its final frame). A side that is slower is closed with 1008 (the other side with 1001),
+   * and what the proxy held for the message is released.
+   * @default 10000
+   */
+  messageTimeoutMs?: number;
+  /**
+   * Milliseconds without a whole message either way (pings do not count) after which the
+   * session is closed: the client with `WS_CLOSE_IDLE` (4001), Model Studio with 1000. `0` =
+   * never.
+   * @default 300000 (5 minutes)
+   */
+  idleTimeoutMs?: number;
+  /**
+   * Most bytes of messages still being received, over all sessions of the handler. Beyond it,
+   * the sessions holding the most are closed with 1008 until the total is below again, so the
+   * proxy's memory for unfinished messages stays bounded whatever the number of sessions.
+   * @default 67108864 (64 MiB)
+   */
+  maxPendingBytes?: number;
   /**
    * Most WebSocket sessions (open or being set up) at once, per handler; more get 503
    * `TooManySessions` on the handshake.
@@ -81,7 +112,13 @@ export interface WebSocketSettings<Ctx, Req> {
 }
 
 /** Default `websocket.maxMessageBytes`. */
-export const DEFAULT_WS_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_WS_MAX_MESSAGE_BYTES = 1024 * 1024;
+/** Default `websocket.messageTimeoutMs`. */
+export const DEFAULT_WS_MESSAGE_TIMEOUT_MS = 10_000;
+/** Default `websocket.idleTimeoutMs`. */
+export const DEFAULT_WS_IDLE_TIMEOUT_MS = 300_000;
+/** Default `websocket.maxPendingBytes`. */
+export const DEFAULT_WS_MAX_PENDING_BYTES = 64 * 1024 * 1024;
 /** Default `websocket.maxSessions`. */
 export const DEFAULT_WS_MAX_SESSIONS = 1000;
 /** Default `websocket.handshakeTimeoutMs`. */
@@ -99,12 +136,16 @@ export interface WebSocketConfig<Ctx, Req> {
   allowedOrigins: OriginCheck<[Req]> | undefined;
   maxSessionSeconds: number;
   maxMessageBytes: number;
+  messageTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxPendingBytes: number;
   maxSessions: number;
   handshakeTimeoutMs: number;
   minValiditySeconds: number;
   pingIntervalMs: number;
   maxBufferedBytes: number;
   context: ((req: Req) => Ctx | Promise<Ctx>) | undefined;
+  allowUnauthenticated: boolean;
 }
 
 function integer(value: number | undefined, fallback: number, name: string, min: number): number {
@@ -193,6 +234,14 @@ export function resolveWebSocketConfig<Ctx, Req>(
     allowedOrigins,
     maxSessionSeconds: integer(o.maxSessionSeconds, 0, 'maxSessionSeconds', 0),
     maxMessageBytes: integer(o.maxMessageBytes, DEFAULT_WS_MAX_MESSAGE_BYTES, 'maxMessageBytes', 1),
+    messageTimeoutMs: integer(
+      o.messageTimeoutMs,
+      DEFAULT_WS_MESSAGE_TIMEOUT_MS,
+      'messageTimeoutMs',
+      1,
+    ),
+    idleTimeoutMs: integer(o.idleTimeoutMs, DEFAULT_WS_IDLE_TIMEOUT_MS, 'idleTimeoutMs', 0),
+    maxPendingBytes: integer(o.maxPendingBytes, DEFAULT_WS_MAX_PENDING_BYTES, 'maxPendingBytes', 1),
     maxSessions: integer(o.maxSessions, DEFAULT_WS_MAX_SESSIONS, 'maxSessions', 1),
     handshakeTimeoutMs: integer(
       o.handshakeTimeoutMs,
@@ -204,5 +253,6 @@ export function resolveWebSocketConfig<Ctx, Req>(
     pingIntervalMs: integer(o.pingIntervalMs, DEFAULT_WS_PING_INTERVAL_MS, 'pingIntervalMs', 0),
     maxBufferedBytes,
     context: o.context,
+    allowUnauthenticated: o.allowUnauthenticated === true,
   };
 }

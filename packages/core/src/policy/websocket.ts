@@ -6,10 +6,20 @@
  */
 import { badTargetAnswer, type ErrorAnswer } from './answers.js';
 import type { HandlerConfig } from './config.js';
+import { CROSS_SITE_REFUSED, isForgedCrossSite } from './csrf.js';
 import { readClientHeaders } from './headers.js';
 import { isSameOriginAsHost } from './origin.js';
+import { modelRefused } from './proxy.js';
 import type { RequestHeaders } from './request.js';
 import { matchRoute } from './routes.js';
+
+/** 403 for a handshake when there is no `authorize` and no `websocket.allowUnauthenticated`. */
+const UNAUTHENTICATED_REFUSED: ErrorAnswer = Object.freeze({
+  status: 403,
+  code: 'WebSocketUnauthenticated',
+  message:
+    'WebSocket sessions need an authorize hook (or websocket.allowUnauthenticated: true on the server).',
+});
 
 /** `Sec-WebSocket-Key`: base64 of 16 bytes (RFC 6455 §4.1). */
 const KEY = /^[+/0-9A-Za-z]{22}==$/;
@@ -25,6 +35,10 @@ const WEBSOCKET_PATHS: ReadonlySet<string> = new Set([
   '/api-ws/v1/realtime',
   '/api-ws/v1/realtime/',
 ]);
+
+function isRealtimePath(path: string): boolean {
+  return path === '/api-ws/v1/realtime' || path === '/api-ws/v1/realtime/';
+}
 
 /** Query parameters that carry a credential (Alibaba's browser samples use `?api_key=`). */
 const CREDENTIAL_PARAMS: ReadonlySet<string> = new Set([
@@ -166,20 +180,27 @@ export function planUpgrade<Ctx, Req>(
   const q = url.indexOf('?');
   const path = (q < 0 ? url : url.slice(0, q)).slice(config.prefix.length);
   if (match.kind !== 'websocket' || !WEBSOCKET_PATHS.has(path)) return refuse(NOT_FOUND);
+  if (config.authorize === undefined && !ws.allowUnauthenticated) {
+    return refuse(UNAUTHENTICATED_REFUSED);
+  }
   const handshake = checkClientHandshake(facts.method, facts.headers);
   if (!('protocols' in handshake)) return refuse(handshake);
   const origin = header(facts.headers, 'origin');
-  // A handshake without `Origin` comes from a non-browser client (browsers always send it on
-  // WebSocket handshakes): it carries no ambient browser credentials.
+  // Browsers always send `Origin` on WebSocket handshakes; one without it that still carries
+  // cookies and is marked cross-site is refused (see csrf.ts).
   if (origin !== undefined) {
     const allowed =
       ws.allowedOrigins === undefined
         ? isSameOriginAsHost(origin, header(facts.headers, 'host'))
         : ws.allowedOrigins(origin, facts.request);
     if (!allowed) return refuse(ORIGIN_REFUSED);
-  }
+  } else if (isForgedCrossSite(facts.headers, undefined)) return refuse(CROSS_SITE_REFUSED);
   if (facts.sessions >= ws.maxSessions) return refuse(TOO_MANY_SESSIONS);
   const query = withoutCredentialParams(q < 0 ? '' : url.slice(q + 1));
+  if (config.allowModels !== undefined) {
+    const refused = refusedSessionModel(config.allowModels, path, query);
+    if (refused !== undefined) return refuse(refused);
+  }
   return {
     kind: 'connect',
     upstreamUrl: `${ws.upstreamBase}${path}${query === '' ? '' : `?${query}`}`,
@@ -218,8 +239,9 @@ export function upstreamHandshakeHeaders(
   rawHeaders: readonly string[],
   forwardClientIdentity: boolean,
   token: string,
+  forwardHeaders?: ReadonlySet<string>,
 ): Record<string, string> {
-  const flat = readClientHeaders(rawHeaders, forwardClientIdentity).headers;
+  const flat = readClientHeaders(rawHeaders, forwardClientIdentity, forwardHeaders).headers;
   const out: Record<string, string> = {};
   for (let i = 0; i + 1 < flat.length; i += 2) {
     const name = flat[i]!.toLowerCase();
@@ -229,4 +251,51 @@ export function upstreamHandshakeHeaders(
   }
   out.authorization = `Bearer ${token}`;
   return out;
+}
+
+/**
+ * `allowModels` on a session start: every `model` query parameter must be listed, and the
+ * realtime API (whose model is chosen in the URL) must name one. (Parameter names that
+ * percent-encode a letter, `mod%65l=`, never get here: `matchRoute` refuses them.)
+ */
+function refusedSessionModel(
+  allow: ReadonlySet<string>,
+  path: string,
+  query: string,
+): ErrorAnswer | undefined {
+  const models = query === '' ? [] : new URLSearchParams(query).getAll('model');
+  for (const model of models) if (!allow.has(model)) return modelRefused(model);
+  if (models.length === 0 && isRealtimePath(path)) return modelRefused(undefined);
+  return undefined;
+}
+
+/**
+ * `allowModels` on a client's message (text; binary frames are audio): the model a speech
+ * `run-task` (`payload.model`), a realtime `session.update` (`session.model`) or any message
+ * (`model`, `response.model`) names must be listed.
+ * @returns why the message is refused, or `undefined` to forward it
+ */
+export function refusedMessageModel(allow: ReadonlySet<string>, text: string): string | undefined {
+  // A JSON key can only spell `model` literally or with \u escapes: a message with neither
+  // names no model, and large audio appends are not parsed.
+  if (!text.includes('"model"') && !text.includes('\\u')) return undefined;
+  let message: unknown;
+  try {
+    message = JSON.parse(text);
+  } catch {
+    return undefined; // not JSON: Model Studio refuses it, and it names no model
+  }
+  if (typeof message !== 'object' || message === null) return undefined;
+  const m = message as Record<string, unknown>;
+  const named: unknown[] = [m.model];
+  for (const key of ['payload', 'session', 'response']) {
+    const inner = m[key];
+    if (typeof inner === 'object' && inner !== null)
+      named.push((inner as { model?: unknown }).model);
+  }
+  for (const model of named) {
+    if (model === undefined) continue;
+    if (typeof model !== 'string' || !allow.has(model)) return 'Model not allowed';
+  }
+  return undefined;
 }

@@ -39,7 +39,15 @@ export interface RunningProxy {
 
 /** Starts the handler on node:http with `server.on('upgrade', handler.upgrade)`. */
 export async function startProxy(options: DashScopeHandlerOptions): Promise<RunningProxy> {
-  const handler = createDashScopeHandler({ apiKey: PERMANENT_KEY, ...options });
+  const handler = createDashScopeHandler({
+    apiKey: PERMANENT_KEY,
+    ...options,
+    // These tests proxy sessions without `authorize` unless they set one: they opt in.
+    websocket:
+      options.websocket === false
+        ? false
+        : { allowUnauthenticated: options.authorize === undefined, ...options.websocket },
+  });
   const server = http.createServer(handler);
   server.on('upgrade', handler.upgrade);
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));

@@ -5,6 +5,13 @@
 
 /** `maxSessionSeconds` reached: sent to the client (Model Studio gets 1000). */
 export const WS_CLOSE_SESSION_LIMIT = 4000;
+/** `idleTimeoutMs` without a message either way: sent to the client (Model Studio gets 1000). */
+export const WS_CLOSE_IDLE = 4001;
+/**
+ * A message not completed within `messageTimeoutMs`, or the proxy's memory for unfinished
+ * messages (`maxPendingBytes`) is full: sent to the side that sent it ("Policy Violation").
+ */
+export const WS_CLOSE_POLICY = 1008;
 /** The handler is closing (`handler.close()`): sent to both sides. */
 export const WS_CLOSE_GOING_AWAY = 1001;
 /** A message over `maxMessageBytes`: sent to both sides. */

@@ -8,11 +8,16 @@
 import type { IncomingMessage } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { WebSocketServer } from 'ws';
-import { obtainToken, tokenAfterUnauthorized } from '../../policy/admission.js';
+import { boundAdmission, obtainToken, tokenAfterUnauthorized } from '../../policy/admission.js';
 import { type ErrorAnswer, failureAnswer, INTERNAL_ERROR } from '../../policy/answers.js';
 import type { HandlerConfig } from '../../policy/config.js';
 import { admitWithinLimits } from '../../policy/limits.js';
-import { planUpgrade, SERVER_CLOSING, upstreamHandshakeHeaders } from '../../policy/websocket.js';
+import {
+  planUpgrade,
+  refusedMessageModel,
+  SERVER_CLOSING,
+  upstreamHandshakeHeaders,
+} from '../../policy/websocket.js';
 import type { WebSocketConfig } from '../../policy/websocket-config.js';
 import type { TokenProvider } from '../../types.js';
 import type { DashScopeHandler } from '../types.js';
@@ -23,6 +28,9 @@ import { connectUpstream, type UpstreamOutcome } from './upstream.js';
 
 /** Most bytes a client may send before its handshake is answered (it should send none). */
 const MAX_EARLY_BYTES = 64 * 1024;
+
+/** Longest interval of the sessions' watchdog (it runs more often for short timeouts). */
+const WATCHDOG_INTERVAL_MS = 1000;
 
 /** How long `close()` waits for sessions to finish their closing handshakes. */
 const SHUTDOWN_GRACE_MS = 2000;
@@ -48,6 +56,7 @@ export function createWebSocketProxy<Ctx>(
   const counters = { open: 0, connecting: 0, opened: 0, refused: 0 };
   const pending = new Set<AbortController>();
   const sessions = new Set<Relay>();
+  const allowModels = config.allowModels;
   /** The subprotocol Model Studio selected, for the client's handshake. */
   const selected = new WeakMap<IncomingMessage, string>();
   let server: WebSocketServer | undefined;
@@ -62,6 +71,43 @@ export function createWebSocketProxy<Ctx>(
       handleProtocols: (_offered, req) => selected.get(req) ?? false,
     });
     return server;
+  }
+
+  /**
+   * One timer for every open session: ends late messages and idle sessions, and keeps the
+   * bytes of unfinished messages over all sessions within `maxPendingBytes`.
+   */
+  let watchdog: NodeJS.Timeout | undefined;
+  function watchSessions(settings: WebSocketConfig<Ctx, IncomingMessage>): void {
+    if (watchdog !== undefined) return;
+    const shortest = Math.min(
+      settings.messageTimeoutMs,
+      settings.idleTimeoutMs > 0 ? settings.idleTimeoutMs : Number.POSITIVE_INFINITY,
+    );
+    const every = Math.max(10, Math.min(WATCHDOG_INTERVAL_MS, Math.floor(shortest / 4)));
+    watchdog = setInterval(() => checkSessions(settings.maxPendingBytes), every);
+    watchdog.unref();
+  }
+  function stopWatching(): void {
+    clearInterval(watchdog);
+    watchdog = undefined;
+  }
+  function checkSessions(maxPendingBytes: number): void {
+    const now = Date.now();
+    let total = 0;
+    for (const session of sessions) {
+      session.check(now);
+      total += session.pendingBytes();
+    }
+    if (total <= maxPendingBytes) return;
+    const holding = [...sessions]
+      .map((session) => ({ session, bytes: session.pendingBytes() }))
+      .sort((a, b) => b.bytes - a.bytes);
+    for (const { session, bytes } of holding) {
+      if (total <= maxPendingBytes || bytes === 0) break;
+      session.evict();
+      total -= bytes;
+    }
   }
 
   function refuse(socket: Duplex, answer: ErrorAnswer, requestId?: string): void {
@@ -129,23 +175,31 @@ export function createWebSocketProxy<Ctx>(
       } else ctx = req as unknown as Ctx;
       if (controller.signal.aborted) return fail(undefined);
 
-      const admission = await admitWithinLimits(config, 'websocket', ctx, {
+      let admission = admitWithinLimits(config, 'websocket', ctx, {
         address: req.socket.remoteAddress,
         headers: req.headers,
       });
+      if (admission instanceof Promise) {
+        admission = await boundAdmission(config, admission, controller.signal);
+      }
       if ('refused' in admission) return fail(admission.refused);
       const apiKey = admission.apiKey;
       if (controller.signal.aborted) return fail(undefined);
 
       const minValiditySeconds = settings.minValiditySeconds;
       const signal = controller.signal;
-      let token = await obtainToken(provider, { apiKey, minValiditySeconds, signal });
+      const token = await obtainToken(provider, { apiKey, minValiditySeconds, signal });
       if ('refused' in token) return fail(signal.aborted ? undefined : token.refused);
 
       const connect = (key: string): Promise<UpstreamOutcome> =>
         connectUpstream(url, {
           protocols,
-          headers: upstreamHandshakeHeaders(req.rawHeaders, config.forwardClientIdentity, key),
+          headers: upstreamHandshakeHeaders(
+            req.rawHeaders,
+            config.forwardClientIdentity,
+            key,
+            config.forwardHeaders,
+          ),
           timeoutMs: settings.handshakeTimeoutMs,
           maxPayload: settings.maxMessageBytes,
           secrets: [apiKey, key],
@@ -154,9 +208,16 @@ export function createWebSocketProxy<Ctx>(
       let outcome = await connect(token.token);
       if (outcome.kind === 'refused' && outcome.status === 401) {
         // The injected key was refused (expired early, clock skew): once more with a new one.
-        token = await tokenAfterUnauthorized(provider, apiKey, token.token, minValiditySeconds);
-        if ('refused' in token) return fail(signal.aborted ? undefined : token.refused);
-        outcome = await connect(token.token);
+        const fresh = await tokenAfterUnauthorized(
+          provider,
+          apiKey,
+          token.token,
+          minValiditySeconds,
+          config.remints,
+        );
+        if ('refused' in fresh) return fail(signal.aborted ? undefined : fresh.refused);
+        // Re-mints for this key are rate-limited: no replay, the refusal answers 502 below.
+        if (!('noReplay' in fresh)) outcome = await connect(fresh.token);
       }
       if (outcome.kind === 'gone') return fail(undefined);
       if (outcome.kind === 'failed') return fail(outcome.answer);
@@ -189,12 +250,20 @@ export function createWebSocketProxy<Ctx>(
           maxBufferedBytes: settings.maxBufferedBytes,
           pingIntervalMs: settings.pingIntervalMs,
           maxSessionSeconds: settings.maxSessionSeconds,
+          messageTimeoutMs: settings.messageTimeoutMs,
+          inspectClient:
+            allowModels === undefined
+              ? undefined
+              : (text: string) => refusedMessageModel(allowModels, text),
+          idleTimeoutMs: settings.idleTimeoutMs,
           onEnd: () => {
             counters.open -= 1;
             sessions.delete(session);
+            if (sessions.size === 0) stopWatching();
           },
         });
         sessions.add(session);
+        watchSessions(settings);
       });
       if (!upgraded) {
         // `ws` refused or dropped the socket (the client went away meanwhile).
@@ -238,6 +307,7 @@ export function createWebSocketProxy<Ctx>(
     async close() {
       if (closed) return;
       closed = true;
+      stopWatching();
       for (const controller of pending) controller.abort();
       const open = [...sessions];
       if (open.length > 0) {

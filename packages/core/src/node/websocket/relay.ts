@@ -7,7 +7,9 @@ import type { RawData, WebSocket } from 'ws';
 import {
   isSendableCloseCode,
   WS_CLOSE_GOING_AWAY,
+  WS_CLOSE_IDLE,
   WS_CLOSE_MESSAGE_TOO_BIG,
+  WS_CLOSE_POLICY,
   WS_CLOSE_SESSION_LIMIT,
   WS_CLOSE_UPSTREAM_LOST,
 } from './close-codes.js';
@@ -19,6 +21,15 @@ export interface RelayOptions {
   pingIntervalMs: number;
   /** 0 = no limit. */
   maxSessionSeconds: number;
+  /** Longest time a message may take to arrive whole (its first frame to its last). */
+  messageTimeoutMs: number;
+  /** Longest time without a whole message either way; 0 = no limit. */
+  idleTimeoutMs: number;
+  /**
+   * Checks each text message of the client before it is forwarded: a reason refuses it (the
+   * client is closed with 1008 and that reason, Model Studio with 1000).
+   */
+  inspectClient?: ((text: string) => string | undefined) | undefined;
   /** Called once, when both sides are closed. */
   onEnd: () => void;
 }
@@ -31,6 +42,31 @@ export interface Relay {
   terminate(): void;
   /** Bytes queued in memory for writing, both ways. */
   buffered(): number;
+  /** Bytes of messages being received (declared so far), both ways: held until they end. */
+  pendingBytes(): number;
+  /**
+   * Ends the session when a message is late (`messageTimeoutMs`) or it was idle
+   * (`idleTimeoutMs`) at `now` (ms). Called periodically by the proxy.
+   */
+  check(now: number): void;
+  /** Ends the session because the proxy's memory for unfinished messages is full. */
+  evict(): void;
+}
+
+/** The part of `ws`'s receiver (ws 8) that says how much of a message it holds. */
+interface ReceiverState {
+  _totalPayloadLength?: number;
+}
+
+/**
+ * Bytes of the message `ws` is receiving on `socket` (the declared lengths of its frames so
+ * far: what it holds, or will, until the message ends), 0 between messages. `ws` does not
+ * expose this; read defensively (0 when the internals differ, leaving the idle timeout).
+ */
+function receivingBytes(socket: WebSocket): number {
+  const receiver = (socket as unknown as { _receiver?: ReceiverState | null })._receiver;
+  const n = receiver?._totalPayloadLength;
+  return typeof n === 'number' && n > 0 ? n : 0;
 }
 
 /** Close code sent to the other side for a protocol error `ws` reported on one side. */
@@ -58,11 +94,16 @@ class Pipe {
   paused = false;
   /** Whether `from` answered the last ping (or sent anything since). */
   alive = true;
+  /** When `from` last sent a whole message (ms), or the relay started. */
+  lastMessageAt = Date.now();
+  /** When the message `from` is sending now was first seen in progress (ms), if one is. */
+  receivingSince: number | undefined;
 
   constructor(
     readonly from: WebSocket,
     readonly to: WebSocket,
     readonly highWater: number,
+    inspect?: (data: RawData) => boolean,
   ) {
     const lowWater = Math.floor(highWater / 4);
     const onSent = () => {
@@ -73,7 +114,10 @@ class Pipe {
     };
     from.on('message', (data: RawData, isBinary: boolean) => {
       this.alive = true;
+      this.lastMessageAt = Date.now();
+      this.receivingSince = undefined;
       if (to.readyState !== to.OPEN) return;
+      if (inspect !== undefined && !isBinary && !inspect(data)) return;
       to.send(data as Buffer, { binary: isBinary }, onSent);
       if (!this.paused && to.bufferedAmount > highWater) {
         this.paused = true;
@@ -84,6 +128,17 @@ class Pipe {
       this.alive = true;
     });
   }
+
+  /** Whether the message `from` is sending has taken longer than `timeoutMs` at `now`. */
+  late(now: number, timeoutMs: number): boolean {
+    // A paused side is not read: its message cannot progress, which is not its fault.
+    if (this.paused || receivingBytes(this.from) === 0) {
+      this.receivingSince = undefined;
+      return false;
+    }
+    this.receivingSince ??= now;
+    return now - this.receivingSince > timeoutMs;
+  }
 }
 
 /**
@@ -92,7 +147,27 @@ class Pipe {
  * Model Studio or {@link WS_CLOSE_UPSTREAM_LOST} to the client).
  */
 export function relay(client: WebSocket, upstream: WebSocket, options: RelayOptions): Relay {
-  const up = new Pipe(client, upstream, options.maxBufferedBytes);
+  const inspectClient = options.inspectClient;
+  const up = new Pipe(
+    client,
+    upstream,
+    options.maxBufferedBytes,
+    inspectClient === undefined
+      ? undefined
+      : (data) => {
+          const text = (
+            Array.isArray(data) ? Buffer.concat(data) : Buffer.from(data as Buffer)
+          ).toString('utf8');
+          const reason = inspectClient(text);
+          if (reason === undefined) return true;
+          if (!ending) {
+            ending = true;
+            closeWith(client, WS_CLOSE_POLICY, reason);
+            closeWith(upstream, 1000, reason);
+          }
+          return false;
+        },
+  );
   const down = new Pipe(upstream, client, options.maxBufferedBytes);
   let clientClosed = false;
   let upstreamClosed = false;
@@ -184,7 +259,41 @@ export function relay(client: WebSocket, upstream: WebSocket, options: RelayOpti
     limitTimer.unref();
   }
 
+  /** Closes `offender` with `code` and the other side with 1001, once. */
+  const end = (offender: WebSocket, code: number, reason: string) => {
+    if (ending) return;
+    ending = true;
+    closeWith(offender, code, reason);
+    closeWith(offender === client ? upstream : client, WS_CLOSE_GOING_AWAY, reason);
+    // A peer that holds a message back need not be waited for: what `ws` holds for it is
+    // released now rather than after the closing handshake's 30 s.
+    setTimeout(() => offender.terminate(), 1000).unref();
+  };
+
   return {
+    pendingBytes() {
+      return receivingBytes(client) + receivingBytes(upstream);
+    },
+    check(now) {
+      if (ending) return;
+      for (const pipe of [up, down]) {
+        if (pipe.late(now, options.messageTimeoutMs)) {
+          end(pipe.from, WS_CLOSE_POLICY, 'Message not completed in time');
+          return;
+        }
+      }
+      const idle = options.idleTimeoutMs;
+      if (idle > 0 && now - Math.max(up.lastMessageAt, down.lastMessageAt) > idle) {
+        ending = true;
+        const reason = 'Session idle';
+        closeWith(client, WS_CLOSE_IDLE, reason);
+        closeWith(upstream, 1000, reason);
+      }
+    },
+    evict() {
+      const offender = receivingBytes(client) >= receivingBytes(upstream) ? client : upstream;
+      end(offender, WS_CLOSE_POLICY, 'Too much memory held by unfinished messages');
+    },
     shutdown(code = WS_CLOSE_GOING_AWAY, reason = 'Server shutting down') {
       if (!ending) {
         ending = true;
