@@ -5,7 +5,12 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
-import { boundAdmission, obtainToken, tokenAfterUnauthorized } from '../policy/admission.js';
+import {
+  boundAdmission,
+  type NoReplay,
+  obtainToken,
+  tokenAfterUnauthorized,
+} from '../policy/admission.js';
 import {
   type ErrorAnswer,
   type ErrorDialect,
@@ -47,7 +52,7 @@ import {
   serialiseParsedBody,
 } from './body.js';
 import { clientGoneSignal, isClientGone } from './client-gone.js';
-import { type ForwardOutcome, forward } from './forward.js';
+import { type ForwardOutcome, forward, type UpstreamRequest } from './forward.js';
 
 /** Everything the proxy needs besides the request. */
 export interface ProxyContext<Ctx> {
@@ -222,51 +227,103 @@ export async function handleProxyRoute<Ctx>(
     streaming,
     bearer(proxy.memo, token.token),
   );
-  const upstream = {
-    origin: config.origin,
-    path: plan.upstreamPath,
+  await forwardRecovering(
+    res,
+    dialect,
+    proxy.dispatcher,
+    upstreamCall(config, config.origin, plan.upstreamPath, method, headers, body),
+    {
+      async replay() {
+        const fresh = await tokenAfterUnauthorized(
+          provider,
+          apiKey,
+          token.token,
+          call.minValiditySeconds,
+          config.remints,
+        );
+        if ('refused' in fresh || 'noReplay' in fresh) return fresh;
+        return { headers: withFreshKey(headers, fresh.token) };
+      },
+      // The shared key is evicted at most once per key per interval, like a re-mint.
+      forget: () => {
+        if (config.remints.allow(apiKey)) provider.invalidate(apiKey);
+      },
+      secrets: [apiKey],
+      tell: (answer) => answer,
+      maxBodyBytes: config.maxBodyBytes,
+    },
+  );
+}
+
+/** An upstream call of `config`'s timeouts, holding back a 401 (it is never relayed). */
+function upstreamCall<Ctx>(
+  config: HandlerConfig<Ctx, IncomingMessage>,
+  origin: string,
+  path: string,
+  method: string,
+  headers: string[],
+  body: Buffer | Readable | null,
+): UpstreamRequest {
+  return {
+    origin,
+    path,
     method,
     headers,
     body,
     headersTimeout: config.headersTimeoutMs,
     bodyTimeout: config.bodyTimeoutMs,
     sendTimeout: config.sendTimeoutMs,
-    // A 401 to the injected key is never relayed: it is the server's key that failed.
+    // A 401 to the injected credential is the server's failure, not the client's: held back,
+    // to replay or to answer 502.
     holdUnauthorized: true,
   };
-  let outcome: ForwardOutcome = await forward(proxy.dispatcher, upstream, res);
-  if (outcome.kind === 'unauthorized' && isReplayable(body)) {
-    const fresh = await tokenAfterUnauthorized(
-      provider,
-      apiKey,
-      token.token,
-      call.minValiditySeconds,
-      config.remints,
-    );
-    if ('refused' in fresh) return sendError(res, dialect, fresh.refused);
-    // With re-mints for this key rate-limited, the 401 is answered without a replay.
+}
+
+/** How a forwarded call recovers from a 401 to its credential, and how its failures read. */
+interface Recovery {
+  /** The call again with a fresh credential, a refusal, or no replay (re-mints rate-limited). */
+  replay(): Promise<
+    Partial<UpstreamRequest> | { refused: ErrorAnswer; requestId?: string } | NoReplay
+  >;
+  /** After a 401 to a body that cannot be sent again: let the next call get a fresh credential. */
+  forget(): void;
+  /** Strings to redact from the refusal's request id. */
+  secrets: readonly string[];
+  /** The answer as it reads for this upstream (Model Studio's as is; PAI-EAS reworded). */
+  tell(answer: ErrorAnswer): ErrorAnswer;
+  maxBodyBytes: number;
+}
+
+/**
+ * Forwards `upstream` and relays its answer; after a 401, replays once with a fresh credential
+ * when the body can be sent again, and answers a 401 that remains with 502 (never relayed).
+ */
+async function forwardRecovering(
+  res: ServerResponse,
+  dialect: ErrorDialect,
+  dispatcher: Dispatcher,
+  upstream: UpstreamRequest,
+  recovery: Recovery,
+): Promise<void> {
+  let outcome: ForwardOutcome = await forward(dispatcher, upstream, res);
+  if (outcome.kind === 'unauthorized' && isReplayable(upstream.body)) {
+    const fresh = await recovery.replay();
+    if ('refused' in fresh) return sendError(res, dialect, fresh.refused, fresh.requestId);
     if (!('noReplay' in fresh)) {
       if (gone(res)) return;
-      outcome = await forward(
-        proxy.dispatcher,
-        { ...upstream, headers: withFreshKey(headers, fresh.token) },
-        res,
-      );
+      outcome = await forward(dispatcher, { ...upstream, ...fresh }, res);
     }
-  } else if (outcome.kind === 'unauthorized' && config.remints.allow(apiKey)) {
-    // A streamed body cannot be sent again; the next request gets a fresh key (evicting the
-    // shared key at most once per key per interval, like a re-mint).
-    provider.invalidate(apiKey);
+  } else if (outcome.kind === 'unauthorized') {
+    recovery.forget();
   }
   if (outcome.kind === 'unauthorized') {
-    return sendError(
-      res,
-      dialect,
-      unauthorizedUpstreamAnswer(outcome.headers, outcome.body.toString('utf8'), [apiKey]),
-    );
+    const body = outcome.body.toString('utf8');
+    const refused = unauthorizedUpstreamAnswer(outcome.headers, body, recovery.secrets);
+    return sendError(res, dialect, recovery.tell(refused));
   }
   if (outcome.kind === 'failed') {
-    sendError(res, dialect, upstreamFailureAnswer(outcome.error, config.maxBodyBytes));
+    const failure = upstreamFailureAnswer(outcome.error, recovery.maxBodyBytes);
+    sendError(res, dialect, recovery.tell(failure));
   }
 }
 
@@ -302,50 +359,29 @@ async function proxyToService<Ctx>(
   }
   const base = completeUpstreamHeaders(plan, bodyLength, streaming, '');
   const headers = withServiceToken(base, grant.token);
-  const upstream = {
-    origin: grant.origin,
-    path: grant.path,
-    method: req.method ?? 'GET',
-    headers,
-    body,
-    headersTimeout: config.headersTimeoutMs,
-    bodyTimeout: config.bodyTimeoutMs,
-    sendTimeout: config.sendTimeoutMs,
-    // A 401 to the service token is never relayed: it is the server's secret that failed.
-    holdUnauthorized: true,
-  };
-  let outcome: ForwardOutcome = await forward(eas.dispatcher, upstream, res);
-  if (outcome.kind === 'unauthorized' && isReplayable(body)) {
-    const fresh = await serviceGrant(eas.config, service!, request.target, undefined, grant);
-    if ('refused' in fresh) return sendError(res, dialect, fresh.refused, fresh.requestId);
-    if (gone(res)) return;
-    outcome = await forward(
-      eas.dispatcher,
-      {
-        ...upstream,
-        origin: fresh.origin,
-        path: fresh.path,
-        headers: withServiceToken(base, fresh.token),
+  const method = req.method ?? 'GET';
+  await forwardRecovering(
+    res,
+    dialect,
+    eas.dispatcher,
+    upstreamCall(config, grant.origin, grant.path, method, headers, body),
+    {
+      async replay() {
+        const fresh = await serviceGrant(eas.config, service!, request.target, undefined, grant);
+        if ('refused' in fresh) return fresh;
+        return {
+          origin: fresh.origin,
+          path: fresh.path,
+          headers: withServiceToken(base, fresh.token),
+        };
       },
-      res,
-    );
-  } else if (outcome.kind === 'unauthorized') {
-    // A streamed body cannot be sent again; the next call gets the token fetched again.
-    void serviceGrant(eas.config, service!, request.target, undefined, grant).catch(() => {});
-  }
-  if (outcome.kind === 'unauthorized') {
-    const refused = unauthorizedUpstreamAnswer(
-      outcome.headers,
-      outcome.body.toString('utf8'),
-      grant.token === undefined ? [] : [grant.token],
-    );
-    return sendError(res, dialect, serviceFailureAnswer(refused));
-  }
-  if (outcome.kind === 'failed') {
-    sendError(
-      res,
-      dialect,
-      serviceFailureAnswer(upstreamFailureAnswer(outcome.error, config.maxBodyBytes)),
-    );
-  }
+      // The next call gets the token fetched again.
+      forget: () => {
+        void serviceGrant(eas.config, service!, request.target, undefined, grant).catch(() => {});
+      },
+      secrets: grant.token === undefined ? [] : [grant.token],
+      tell: serviceFailureAnswer,
+      maxBodyBytes: config.maxBodyBytes,
+    },
+  );
 }
