@@ -444,7 +444,7 @@ function gitClean() {
     .filter(
       (l) =>
         l &&
-        !/^\?\? .*(RESULTS\.quick\.md|RESULTS\.md|profiles\/|\.baseline\/|test-results\/)/.test(l),
+        !/^(\?\?| M) .*(RESULTS\.quick\.md|RESULTS\.md|profiles\/|\.baseline\/|test-results\/)/.test(l),
     );
 }
 
