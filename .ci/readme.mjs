@@ -444,7 +444,9 @@ function gitClean() {
     .filter(
       (l) =>
         l &&
-        !/^(\?\?| M) .*(RESULTS\.quick\.md|RESULTS\.md|profiles\/|\.baseline\/|test-results\/)/.test(l),
+        !/^(\?\?| M) .*(RESULTS\.quick\.md|RESULTS\.md|profiles\/|\.baseline\/|test-results\/)/.test(
+          l,
+        ),
     );
 }
 
