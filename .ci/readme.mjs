@@ -632,7 +632,9 @@ try {
 } catch (error) {
   report(false, String(error?.stack ?? error));
 }
-console.log(
-  `\nreadme ${mode}: ${results.passed} passed, ${results.failed} failed, ${results.skipped} skipped`,
-);
+if (mode !== 'list') {
+  console.log(
+    `\nreadme ${mode}: ${results.passed} passed, ${results.failed} failed, ${results.skipped} skipped`,
+  );
+}
 process.exitCode = results.failed > 0 ? 1 : 0;
