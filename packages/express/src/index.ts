@@ -3,6 +3,7 @@ import {
   type DashScopeHandler,
   type DashScopeHandlerOptions,
   type HandlerGetTokenOptions,
+  mountPathCheck,
   type TemporaryToken,
   type UpgradeListener,
   withUpgradeContext,
@@ -60,11 +61,16 @@ export interface DashScopeMiddleware extends RequestHandler {
  *   `authorize` functions receive the Express `req`. @default `{}` (key from `DASHSCOPE_API_KEY`)
  * @example
  * app.use(dashscopeToken());               // routes under /dashscope, key from DASHSCOPE_API_KEY
- * app.use('/ai', dashscopeToken());        // routes under /ai/dashscope
+ * app.use('/ai', dashscopeToken());        // HTTP routes under /ai/dashscope (warns once:
+ *                                          // WebSockets stay at /dashscope)
+ * app.use(dashscopeToken({ prefix: '/ai/dashscope' })); // everything under /ai/dashscope
  */
 export function dashscopeToken(options: DashScopeExpressOptions = {}): DashScopeMiddleware {
   const handler = createDashScopeHandler<Request>(withUpgradeContext(options, upgradeRequest));
+  const checkMountPath = mountPathCheck(options);
   const middleware = (req: Request, res: Response, next: NextFunction): void => {
+    // Upgrades never see app.use('/ai', …): warn once that WebSockets stay at {prefix}.
+    checkMountPath(req.baseUrl ?? '');
     req.dashscope = { getToken: (opts) => handler.getToken(req, opts) };
     // Express strips its mount path from req.url (req.originalUrl keeps it).
     // req.ip honours the app's `trust proxy`: the client address per-client limits count by.

@@ -186,4 +186,57 @@ describe.each([
       expect((await from(base, '203.0.113.2')).status).toBe(429);
     });
   });
+
+  describe('under a mount path, where WebSocket routes stay at {prefix} from the root', () => {
+    function warnings(logger: { warn: ReturnType<typeof vi.fn> }): string[] {
+      return logger.warn.mock.calls.map((call) => String(call[0]));
+    }
+
+    it('warns once, naming the prefix to set or websocket: false', async () => {
+      const logger = { warn: vi.fn() };
+      const app = express();
+      app.use('/ai', middleware({ logger }));
+      const base = await serve(app);
+      expect((await fetch(`${base}/ai/dashscope/token`, { method: 'POST' })).status).toBe(200);
+      expect((await fetch(`${base}/ai/dashscope/token`, { method: 'POST' })).status).toBe(200);
+      const lines = warnings(logger);
+      expect(lines).toHaveLength(1);
+      expect(lines[0]).toContain("prefix: '/ai/dashscope'");
+      expect(lines[0]).toContain('websocket: false');
+    });
+
+    it('warns through console.warn when there is no logger', async () => {
+      const warn = vi.spyOn(console, 'warn').mockImplementation(() => {});
+      try {
+        const app = express();
+        app.use('/ai', middleware());
+        const base = await serve(app);
+        await fetch(`${base}/ai/dashscope/token`, { method: 'POST' });
+        expect(warn.mock.calls.map((call) => String(call[0]))).toEqual([
+          expect.stringContaining("prefix: '/ai/dashscope'"),
+        ]);
+      } finally {
+        warn.mockRestore();
+      }
+    });
+
+    it('does not warn at the root, with websocket: false, or with a prefix that includes it', async () => {
+      const logger = { warn: vi.fn() };
+      const app = express();
+      app.use(dashscopeToken({ baseUrl: emulator.url, apiKey: DEFAULT_EMULATOR_API_KEY, logger }));
+      const off = dashscopeToken({ baseUrl: emulator.url, websocket: false, logger });
+      const full = dashscopeToken({ baseUrl: emulator.url, prefix: '/ai/dashscope', logger });
+      app.use('/off', off);
+      app.use('/ai', full);
+      try {
+        const base = await serve(app);
+        expect((await fetch(`${base}/dashscope/token`, { method: 'POST' })).status).toBe(200);
+        await fetch(`${base}/off/anything`);
+        await fetch(`${base}/ai/anything`);
+        expect(warnings(logger)).toEqual([]);
+      } finally {
+        await Promise.all([off.close(), full.close()]);
+      }
+    });
+  });
 });

@@ -3,6 +3,7 @@ import {
   type DashScopeHandler,
   type DashScopeHandlerOptions,
   type HandlerGetTokenOptions,
+  mountPathCheck,
   type TemporaryToken,
   type UpgradeListener,
   withUpgradeContext,
@@ -64,7 +65,10 @@ export interface DashScopeMiddleware {
  */
 export function dashscopeToken(options: DashScopeKoaOptions = {}): DashScopeMiddleware {
   const handler = createDashScopeHandler<Context>(withUpgradeContext(options, upgradeContext));
+  const checkMountPath = mountPathCheck(options);
   const middleware = async (ctx: Context, next: Next): Promise<void> => {
+    // Upgrades never see koa-mount: warn once that WebSockets stay at {prefix}.
+    checkMountPath(mountPathOf(ctx));
     ctx.state.dashscope = { getToken: (opts) => handler.getToken(ctx, opts) };
     // koa-bodyparser / @koa/bodyparser leave what they consumed on ctx.request.body;
     // koa-mount rewrites ctx.url to be relative to the mount point.
@@ -82,6 +86,14 @@ export function dashscopeToken(options: DashScopeKoaOptions = {}): DashScopeMidd
     close: () => handler.close(),
     upgrade: handler.upgrade,
   });
+}
+
+/** koa-mount's mount path: `ctx.mountPath`, else what `ctx.originalUrl` has before `ctx.path`. */
+function mountPathOf(ctx: Context): string {
+  const mounted = (ctx as { mountPath?: unknown }).mountPath;
+  if (typeof mounted === 'string') return mounted;
+  const original = ctx.originalUrl.split('?', 1)[0] ?? '';
+  return original.endsWith(ctx.path) ? original.slice(0, original.length - ctx.path.length) : '';
 }
 
 export type {

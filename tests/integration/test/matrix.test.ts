@@ -676,6 +676,24 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
       expect(body.error?.message).toBeTruthy();
     });
 
+    it('answers 400 to a body naming model twice (upstream might read the other), reaching nobody upstream', async () => {
+      const messages = JSON.stringify(chatBody('hi').messages);
+      for (const raw of [
+        `{"model":"qwen-plus","model":"qwen-max","messages":${messages}}`,
+        `{"model":"qwen-max","\\u006dodel":"qwen-plus","messages":${messages}}`,
+      ]) {
+        const res = await expectNoUpstream(() =>
+          send(url(`/strict/dashscope${CHAT}`), {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: raw,
+          }),
+        );
+        expect(res.status).toBe(400);
+        expect(await res.text()).toMatch(/invalid_?parameter/i);
+      }
+    });
+
     it('proxies a model inside allowModels', async () => {
       const res = await post(url(`/strict/dashscope${CHAT}`), chatBody(marker()));
       expect(res.status).toBe(200);

@@ -189,6 +189,9 @@ async function listen(name: string, server: Server, handlers: Watched[]) {
   return app;
 }
 
+/** `proxy.allowModels` of every front door (the fixture served by Bun and Deno lists the same). */
+export const ALLOWED_MODELS = ['qwen-plus', 'qwen-max', 'text-embedding-v4'] as const;
+
 /** Options every mount shares: the emulator, the key, the recording logger, quick failures. */
 const NEVER: LimitRule = { points: 1_000_000_000, durationSeconds: 60 };
 const UNTRIPPED_LIMITS: LimitsOptions<unknown> = {
@@ -222,7 +225,8 @@ export function baseOptions(emulator: Emulator): {
     logger: recordingLogger,
     retry: false,
     timeoutMs: 300,
-    proxy: { headersTimeoutMs: 300 },
+    // allowModels on, so the corpus goes through its body checks (the models the suites use).
+    proxy: { headersTimeoutMs: 300, allowModels: [...ALLOWED_MODELS] },
     // Limits stay on (the corpus goes through them) but never trip: the whole corpus comes
     // from one client.
     limits: UNTRIPPED_LIMITS,

@@ -310,7 +310,10 @@ describe('key-leak sweep', () => {
                 : KEY,
         },
       },
-      { path: '/models', options: { allowModels: ['qwen-plus'] } },
+      {
+        path: '/models',
+        options: { proxy: { headersTimeoutMs: 300, allowModels: ['qwen-plus'] } },
+      },
       {
         path: '/cors',
         options: { cors: { origins: ['https://app.example'], credentials: true } },

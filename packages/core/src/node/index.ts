@@ -1,5 +1,6 @@
 /** The node:http executor: the handler, its WebSocket proxy, and what adapters build on. */
 export { createDashScopeHandler } from './create-handler.js';
+export { mountPathCheck } from './mount-path.js';
 export type {
   DashScopeHandler,
   DashScopeHandlerOptions,

@@ -14,7 +14,8 @@ import { type DashScopeError, redactSecrets } from '../errors.js';
  *   path (without the query string), status, duration in ms, the request id of the answer, and
  *   whether the client left before the answer ended;
  * - `warn`: a background refresh of a temporary key that failed (code and redacted message),
- *   and the shared store failing or timing out (once per outage, `StoreUnavailable`);
+ *   the shared store failing or timing out (once per outage, `StoreUnavailable`), and (once)
+ *   an Express/Koa middleware mounted under a path while WebSocket routes stay at `{prefix}`;
  * - `error`: an unexpected failure of the handler itself (answered 500 `InternalError`).
  *
  * Never: header values (`Authorization`, `Cookie`, …), query strings, bodies, or any key
@@ -51,6 +52,15 @@ export interface RequestLogFacts {
   durationMs: number;
   requestId: string | undefined;
   clientClosed: boolean;
+}
+
+/** The one `warn` about WebSocket routes under a framework's mount path. */
+export function logMountPathWarning(
+  logger: DashScopeLogger,
+  message: string,
+  fields: { mountPath: string; prefix: string },
+): void {
+  call(logger, 'warn', message, fields);
 }
 
 /** Longest path logged. */

@@ -91,7 +91,8 @@ export interface ProxyOptions {
   expireInSeconds?: number;
   /**
    * If set, JSON bodies whose `model` (and any `model` query parameter) is not listed are
-   * refused with 403 (and bodies are read, up to `maxBodyBytes`, to check).
+   * refused with 403 (and bodies are read, up to `maxBodyBytes`, to check); a body naming
+   * `model` more than once is refused with 400 `InvalidParameter`.
    * @default undefined (any model)
    */
   allowModels?: readonly string[];

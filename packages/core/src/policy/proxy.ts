@@ -8,6 +8,7 @@ import type { GetTokenOptions } from '../types.js';
 import { type ErrorAnswer, payloadTooLargeAnswer } from './answers.js';
 import type { HandlerConfig } from './config.js';
 import { formContentRefusal } from './csrf.js';
+import { hasDuplicateKey } from './duplicate-keys.js';
 import { readClientHeaders } from './headers.js';
 
 /** Methods the proxy forwards. */
@@ -68,6 +69,15 @@ const UNCHECKABLE_BODY: ErrorAnswer = Object.freeze({
   code: 'AccessDenied',
   message: 'Only JSON request bodies can be checked against the allowed models.',
 });
+
+/** 400 for a checked body naming `model` more than once (upstream might read the other one). */
+const DUPLICATE_MODEL: ErrorAnswer = Object.freeze({
+  status: 400,
+  code: 'InvalidParameter',
+  message: 'The request body names "model" more than once.',
+});
+
+const MODEL_KEY: ReadonlySet<string> = new Set(['model']);
 
 /** 405 for a method the proxy does not forward, `undefined` for one it does. */
 export function checkProxyMethod(method: string): ErrorAnswer | undefined {
@@ -228,7 +238,8 @@ export function bodyRequestsStream(body: Uint8Array): boolean {
 /**
  * The `allowModels` check: the JSON body's `model` (and any `model` query parameter) must be
  * listed. With `allowModels` set, a non-empty body must be a JSON object (a body that cannot be
- * checked is refused); requests without a model (task polling, listings) pass.
+ * checked is refused, and so is one naming `model` twice); requests without a model (task
+ * polling, listings) pass.
  */
 function checkModels(
   allow: ReadonlySet<string>,
@@ -238,6 +249,7 @@ function checkModels(
 ): ErrorAnswer | undefined {
   if (body !== undefined && body.length > 0) {
     if (typeof json !== 'object' || json === null || Array.isArray(json)) return UNCHECKABLE_BODY;
+    if (hasDuplicateKey(utf8.decode(body), MODEL_KEY, 1)) return DUPLICATE_MODEL;
     const model = (json as { model?: unknown }).model;
     if (model !== undefined && (typeof model !== 'string' || !allow.has(model))) {
       return modelRefused(model);

@@ -7,6 +7,7 @@
 import { badTargetAnswer, type ErrorAnswer } from './answers.js';
 import type { HandlerConfig } from './config.js';
 import { CROSS_SITE_REFUSED, isForgedCrossSite } from './csrf.js';
+import { hasDuplicateKey } from './duplicate-keys.js';
 import { readClientHeaders } from './headers.js';
 import { isSameOriginAsHost } from './origin.js';
 import { modelRefused } from './proxy.js';
@@ -269,10 +270,18 @@ function refusedSessionModel(
   return undefined;
 }
 
+/** The keys whose values `refusedMessageModel` reads (top level, and `model` one level in). */
+const CHECKED_MESSAGE_KEYS: ReadonlySet<string> = new Set([
+  'model',
+  'payload',
+  'session',
+  'response',
+]);
+
 /**
  * `allowModels` on a client's message (text; binary frames are audio): the model a speech
  * `run-task` (`payload.model`), a realtime `session.update` (`session.model`) or any message
- * (`model`, `response.model`) names must be listed.
+ * (`model`, `response.model`) names must be listed, each key named once.
  * @returns why the message is refused, or `undefined` to forward it
  */
 export function refusedMessageModel(allow: ReadonlySet<string>, text: string): string | undefined {
@@ -286,6 +295,8 @@ export function refusedMessageModel(allow: ReadonlySet<string>, text: string): s
     return undefined; // not JSON: Model Studio refuses it, and it names no model
   }
   if (typeof message !== 'object' || message === null) return undefined;
+  // `{"model":"ok","model":"x"}`: upstream might read the other one.
+  if (hasDuplicateKey(text, CHECKED_MESSAGE_KEYS, 2)) return 'Model named more than once';
   const m = message as Record<string, unknown>;
   const named: unknown[] = [m.model];
   for (const key of ['payload', 'session', 'response']) {

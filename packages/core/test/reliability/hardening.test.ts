@@ -258,6 +258,22 @@ describe('allowModels on WebSocket sessions (issue 16, item 6)', () => {
     conn.ws.send('{"type":"session.update","session":{"mod\\u0065l":"qwen-max"}}');
     expect((await conn.closed).code).toBe(WS_CLOSE_POLICY);
   });
+
+  it('closes a session whose message names model twice (upstream might read the other), without forwarding it', async () => {
+    const proxy = await start();
+    for (const message of [
+      '{"type":"session.update","session":{"model":"qwen-omni-turbo-realtime","mod\\u0065l":"qwen-max"}}',
+      '{"type":"session.update","model":"qwen-max","model":"qwen-omni-turbo-realtime"}',
+    ]) {
+      const conn = await open(`${proxy.wsBase}${realtime('qwen-omni-turbo-realtime')}`);
+      conn.ws.send(message);
+      const closed = await conn.closed;
+      expect(closed.code).toBe(WS_CLOSE_POLICY);
+      expect(closed.reason).toBe('Model named more than once');
+    }
+    const sessions = emulator().requests.filter((r) => r.route === 'ws-realtime');
+    expect(sessions.map((r) => r.messagesReceived ?? 0)).toEqual([0, 0]);
+  });
 });
 
 describe('WebSocket sessions need authorize (issue 16, item 5)', () => {
