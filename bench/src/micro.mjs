@@ -53,7 +53,16 @@ function answersPing(port) {
  */
 async function startRedis() {
   if (!existsSync(REDIS_SERVER)) return undefined;
-  const port = 20_000 + Math.floor(Math.random() * 40_000);
+  // A random port can be taken (by a contender, say): a few tries.
+  for (let attempt = 0; attempt < 3; attempt++) {
+    const started = await startRedisOnce(20_000 + Math.floor(Math.random() * 40_000));
+    if (started !== undefined) return started;
+  }
+  return undefined;
+}
+
+/** {@link startRedis} on `port`. */
+async function startRedisOnce(port) {
   const server = spawn(
     REDIS_SERVER,
     ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
