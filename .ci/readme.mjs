@@ -4,7 +4,8 @@
 //
 //   node .ci/readme.mjs list                     every command found, and who runs it
 //   node .ci/readme.mjs quickstart               the root README's two Quick start commands
-//   node .ci/readme.mjs commands [--skip-slow]   every other command of every README
+//   node .ci/readme.mjs commands [--skip-slow] [--only TEXT]   every other command of every
+//                                                README (--only: those whose place or text has TEXT)
 //
 // Run from the root of a fresh clone. The environment is the caller's: .ci/run gives it a
 // PATH without pnpm and a HOME of its own. Each command runs as written, in the folder of its
@@ -298,6 +299,21 @@ async function packedProject() {
   return packed;
 }
 
+let manifests;
+/** The package.json of every package under packages/, by name. */
+function workspaceManifests() {
+  if (manifests) return manifests;
+  manifests = new Map();
+  for (const dir of readdirSync(path.join(root, 'packages'))) {
+    const file = path.join(root, 'packages', dir, 'package.json');
+    try {
+      const manifest = JSON.parse(readFileSync(file, 'utf8'));
+      manifests.set(manifest.name, manifest);
+    } catch {}
+  }
+  return manifests;
+}
+
 /** A fresh project folder that a command installs packages into. */
 function freshProject(kind) {
   const dir = mkdtempSync(path.join(tmpdir(), `readme-${kind}-`));
@@ -317,9 +333,18 @@ async function installCommand(entry) {
   const where = `${entry.file}:${entry.line} ${entry.command}`;
   const p = await packedProject();
   const names = entry.command.match(/@dashscope-token\/[a-z-]+/g) ?? [];
-  // A user's install of one of ours pulls the others it depends on from the registry.
-  const withDeps = new Set(names);
-  if (names.length > 0) withDeps.add('@dashscope-token/core');
+  // A user's install of one of ours pulls the others it depends on from the registry: here,
+  // their tarballs too (every @dashscope-token dependency, transitively).
+  const withDeps = new Set();
+  const add = (name) => {
+    if (withDeps.has(name)) return;
+    withDeps.add(name);
+    const manifest = workspaceManifests().get(name);
+    for (const dep of Object.keys(manifest?.dependencies ?? {})) {
+      if (dep.startsWith('@dashscope-token/')) add(dep);
+    }
+  };
+  for (const n of names) add(n);
   let command = entry.command;
   for (const n of names) {
     if (!p.byName.has(n)) return report(false, where, `${n} is not a package of this repository`);
@@ -584,7 +609,7 @@ function ruleFor(entry) {
   return RULES.find((r) => r.match(entry));
 }
 
-async function commands({ skipSlow }) {
+async function commands({ skipSlow, only }) {
   const env = { ...process.env };
   const all = readmes().flatMap(extract);
   const seen = new Set();
@@ -600,6 +625,7 @@ async function commands({ skipSlow }) {
     for (const e of same) {
       const rule = ruleFor(e);
       if (!rule?.run) continue;
+      if (only !== undefined && !`${e.file}:${e.line} ${e.command}`.includes(only)) continue;
       // A slow command (the benchmarks) runs once, wherever its README stands.
       const key = rule.slow ? e.command : `${e.dir}\0${e.command}`;
       if (seen.has(key)) continue;
@@ -627,8 +653,15 @@ const [mode, ...args] = process.argv.slice(2);
 try {
   if (mode === 'list') list();
   else if (mode === 'quickstart') await quickstart();
-  else if (mode === 'commands') await commands({ skipSlow: args.includes('--skip-slow') });
-  else throw new Error('usage: node .ci/readme.mjs list | quickstart | commands [--skip-slow]');
+  else if (mode === 'commands')
+    await commands({
+      skipSlow: args.includes('--skip-slow'),
+      only: args.includes('--only') ? args[args.indexOf('--only') + 1] : undefined,
+    });
+  else
+    throw new Error(
+      'usage: node .ci/readme.mjs list | quickstart | commands [--skip-slow] [--only TEXT]',
+    );
 } catch (error) {
   report(false, String(error?.stack ?? error));
 }
