@@ -15,6 +15,7 @@ import type { HandlerProviders, SharedHandlerOptions } from './options.js';
 import { type PaiEasConfig, resolvePaiEasConfig } from './pai-eas.js';
 import { RemintLimiter } from './remint.js';
 import { normalisePrefix } from './routes.js';
+import { Metering } from './usage.js';
 import {
   resolveWebSocketConfig,
   type WebSocketConfig,
@@ -84,6 +85,11 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   paiEas: PaiEasConfig<Ctx> | undefined;
   /** Re-mints after upstream 401s, per permanent key (state of this handler). */
   remints: RemintLimiter;
+  /**
+   * Usage metering: `onUsage`, and the handler's own listeners (budgets, telemetry). Executors
+   * meter an answer only when `metering.active`.
+   */
+  metering: Metering<Ctx>;
 }
 
 function integer(
@@ -318,7 +324,20 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     limits: Limits.resolve({ ...options, onStoreError: storeErrorReporter(options) }),
     paiEas: resolvePaiEasConfig(options.paiEas),
     remints: new RemintLimiter(),
+    metering: new Metering({
+      onUsage: hookOption(options.onUsage, 'onUsage'),
+      meterStreams: options.meterStreams,
+      logger: options.logger,
+    }),
   };
+}
+
+/** A hook option: a function, or `undefined`. */
+function hookOption<T>(value: T | undefined, name: string): T | undefined {
+  if (value !== undefined && typeof value !== 'function') {
+    throw invalidOption(`Invalid ${name}: expected a function.`);
+  }
+  return value;
 }
 
 /** `onStoreError`, and a `warn` line to `logger` (once per outage: the store guard's rule). */

@@ -8,6 +8,7 @@ import type { EndpointOptions, TokenProvider, TokenProviderOptions } from '../ty
 import type { LimitsOptions } from './limits.js';
 import type { DashScopeLogger } from './logging.js';
 import type { PaiEasRoutesOptions } from './pai-eas.js';
+import type { UsageHook } from './usage.js';
 
 /** Who a request is from, as `authorize` names them: per-client limits count against `id`. */
 export interface Identity {
@@ -213,6 +214,25 @@ export interface SharedHandlerOptions<Ctx> extends EndpointOptions, HandlerCache
    *   durationSeconds: 60 }, websocket: { points: 30, durationSeconds: 60 } }
    */
   limits?: false | LimitsOptions<Ctx>;
+  /**
+   * Called once per proxied answer that carries usage (JSON answers of both dialects, native
+   * and OpenAI-compatible SSE, embeddings) and per WebSocket task or realtime response, after
+   * it ended, with who spent what: identity, key hash (never the key), route, model, token
+   * counts, request id, status, duration and whether the answer was complete. Usage is read as
+   * the answer passes; nothing is held back or changed for the client. A throw or a rejected
+   * promise is logged (`error`) and ignored.
+   * @default undefined (no metering)
+   */
+  onUsage?: UsageHook<Ctx>;
+  /**
+   * Meter streams whose client did not ask for usage: OpenAI-compatible streaming requests get
+   * `stream_options.include_usage: true` added to the body forwarded upstream, and the extra
+   * usage chunk that brings is removed from what the client receives. Costs reading such
+   * request bodies whole (up to `proxy.maxBodyBytes`) and holding back each SSE event until its
+   * end (never across events). Native SSE always carries usage and is not changed.
+   * @default false
+   */
+  meterStreams?: boolean;
   /**
    * Longest wait, in milliseconds, for `authorize` and `apiKey` (together) on one request or
    * WebSocket handshake; beyond it the request is answered 504 `Timeout`. A client that leaves
