@@ -123,7 +123,7 @@ export type { RequestFacts, RequestHeaders, RequestPlan } from './request.js';
 export { planRequest, TOKEN_ROUTE_ALLOW, tokenAnswer } from './request.js';
 export { matchRoute, normalisePrefix } from './routes.js';
 export type { UsageEvent, UsageHook, UsageListener, UsageRoute } from './usage.js';
-export { Metering } from './usage.js';
+export { Metering, usageIdentity } from './usage.js';
 export type { UpgradeFacts, UpgradePlan } from './websocket.js';
 export { planUpgrade, upstreamHandshakeHeaders, withoutCredentialParams } from './websocket.js';
 export type { WebSocketConfig, WebSocketSettings } from './websocket-config.js';

@@ -269,13 +269,24 @@ export class Limits<Ctx> {
     return new Limits(options ?? {}, settings);
   }
 
-  /** The client `ctx` counts against. */
+  /** The client `ctx` counts against, as a limiter key (`key:…`, `id:…` or `ip:…`). */
   clientOf(ctx: Ctx, admitted: Admitted, client: ClientFacts): string {
     const own = this.#key?.(ctx);
     if (typeof own === 'string' && own !== '') return `key:${own}`;
     if (admitted.identity !== undefined) return `id:${admitted.identity.id}`;
+    return `ip:${this.addressOf(client)}`;
+  }
+
+  /** The client's address: `clientAddressHeader`'s last entry, else the one the runtime gave. */
+  addressOf(client: ClientFacts): string {
     const header = this.#header === undefined ? undefined : lastEntry(client.headers[this.#header]);
-    return `ip:${header ?? client.address ?? 'unknown'}`;
+    return header ?? client.address ?? 'unknown';
+  }
+
+  /** What `limits.key` returns for `ctx` (`undefined` when unset or empty). */
+  ownKeyOf(ctx: Ctx): string | undefined {
+    const own = this.#key?.(ctx);
+    return typeof own === 'string' && own !== '' ? own : undefined;
   }
 
   /** Counts one request of `client` against `route`'s budget: the 429 to answer when over it. */

@@ -6,7 +6,9 @@
  */
 import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
+import type { Admitted } from './admission.js';
 import type { ErrorDialect } from './answers.js';
+import type { ClientFacts, Limits } from './limits.js';
 import type { DashScopeLogger } from './logging.js';
 
 /** Which API an answer came from. */
@@ -23,10 +25,10 @@ export type UsageRoute =
 /** What one proxied answer (or one WebSocket task or response) consumed, as upstream reported it. */
 export interface UsageEvent {
   /**
-   * Who it counts against: the `id` `authorize` returned, else what `limits.key` returned,
-   * else `undefined`.
+   * Who it counts against, like the per-client limits: what `limits.key` returned, else the
+   * `id` `authorize` returned, else the client's address.
    */
-  identity: string | undefined;
+  identity: string;
   /** A hash of the permanent key the call was made with (16 hex digits; never the key). */
   keyHash: string;
   /** Which API answered. */
@@ -68,6 +70,24 @@ export type UsageHook<Ctx> = (event: UsageEvent, ctx: Ctx) => void | Promise<voi
 
 /** A listener of the handler's own (budgets, telemetry): called before `onUsage`. */
 export type UsageListener<Ctx> = (event: UsageEvent, ctx: Ctx) => void;
+
+/**
+ * Who a request counts against for metering and budgets, like the per-client limits (without
+ * their `key:`/`id:`/`ip:` prefix): `limits.key(ctx)`, else the `id` `authorize` returned,
+ * else the client's address (`limits.clientAddressHeader` applies; `'unknown'` without one).
+ * May throw what `limits.key` throws.
+ */
+export function usageIdentity<Ctx>(
+  limits: Limits<Ctx> | undefined,
+  ctx: Ctx,
+  admitted: Admitted,
+  client: ClientFacts,
+): string {
+  const own = limits?.ownKeyOf(ctx);
+  if (own !== undefined) return own;
+  if (admitted.identity !== undefined) return admitted.identity.id;
+  return limits === undefined ? (client.address ?? 'unknown') : limits.addressOf(client);
+}
 
 /** Most permanent keys whose hash is remembered. */
 const KEY_HASHES = 1024;
