@@ -42,7 +42,10 @@ async function fastifyApp() {
   return { app, server };
 }
 
-/** Contender builders: each returns `{server, tokenStats?}` (a `node:http` server, not listening). */
+/**
+ * Contender builders: each returns `{server, tokenStats?, usageEvents?}` (a `node:http` server,
+ * not listening).
+ */
 const builders = {
   /** Express + http-proxy-middleware, key injected in `on.proxyReq`. */
   async 'express-hpm'() {
@@ -164,6 +167,30 @@ const builders = {
   },
 
   /**
+   * node:http + createDashScopeHandler with usage metering on: `onUsage` (counting events) and
+   * `meterStreams` (streams ask upstream for usage, the usage chunk is taken out for the
+   * client), the heaviest metering path: every answer is read, every SSE event scanned.
+   */
+  async 'node-ours-metered'() {
+    const { createDashScopeHandler } = await ours('@dashscope-token/core');
+    let events = 0;
+    const handler = createDashScopeHandler({
+      apiKey: BENCH_API_KEY,
+      baseUrl: upstream,
+      limits: false,
+      meterStreams: true,
+      onUsage: () => {
+        events++;
+      },
+    });
+    return {
+      server: http.createServer(handler),
+      tokenStats: () => handler.provider.stats(),
+      usageEvents: () => events,
+    };
+  },
+
+  /**
    * node:http + createDashScopeHandler with the per-client limits on (in memory), the proxy's
    * budget too large to trip: what counting every request costs.
    */
@@ -251,7 +278,7 @@ if (build === undefined) {
   console.error(`unknown contender ${name}; known: ${Object.keys(builders).join(', ')}`);
   process.exit(2);
 }
-const { server, tokenStats } = await build();
+const { server, tokenStats, usageEvents } = await build();
 server.keepAliveTimeout = 60_000;
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const { port } = server.address();
@@ -267,6 +294,8 @@ serveParent(
       return { rss, heapUsed };
     },
     tokenStats: () => (tokenStats === undefined ? null : tokenStats()),
+    /** Usage events `onUsage` got so far (`null`: the contender does not meter). */
+    usageEvents: () => (usageEvents === undefined ? null : usageEvents()),
   },
   { url: `http://127.0.0.1:${port}`, path: PROXY_PATH, upstreamPath: UPSTREAM_PATH },
 );

@@ -41,6 +41,7 @@ const CONTENDERS = {
   'koa-ours': 'Koa + @dashscope-token/koa',
   'node-ours': 'node:http + createDashScopeHandler',
   'node-ours-limits': 'node:http + createDashScopeHandler, per-client limits on',
+  'node-ours-metered': 'node:http + createDashScopeHandler, metering on (onUsage, meterStreams)',
   // References, only with --only:
   'express-hello': 'Express 5 hello world (reference: no proxy at all)',
   'node-undici': 'bare undici Pool proxy on node:http (reference: no checks)',
@@ -56,6 +57,7 @@ const DEFAULT_CONTENDERS = [
   'koa-ours',
   'node-ours',
   'node-ours-limits',
+  'node-ours-metered',
 ];
 const ALL_PHASES = ['throughput', 'halfload', 'sse', 'stampede', 'token'];
 
@@ -365,12 +367,16 @@ async function main() {
       for (const name of rotate(names, r)) {
         sampleLoad();
         focus(name);
+        const usageBefore = await proxies[name]?.call('usageEvents');
         const run = await load.call('sse', {
           ...targets[name],
           headers: { ...targets[name].headers, accept: 'text/event-stream' },
           body: STREAM_REQUEST_BODY,
           streams: 50,
         });
+        // A metering contender: how many streams it reported (one per stream when it works).
+        const usageAfter = await proxies[name]?.call('usageEvents');
+        if (typeof usageAfter === 'number') run.usageEvents = usageAfter - usageBefore;
         runs[name][r] = run;
         log(`  round ${r + 1} ${name}: chunk delay p50 ${run.delay.p50.toFixed(2)} ms`);
         await pause(100);
