@@ -226,6 +226,28 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
     expect(upstream.map((r) => r.body.includes('"include_usage":true'))).toEqual([false, true]);
   });
 
+  it('meterStreams behind a body parser: the same stream for the client, the usage reported', async () => {
+    const u = user();
+    const body = chatBody(`parsed prompt ${kind.name}`, { stream: true });
+    const plain = await (await u.post(`/metered/dashscope${CHAT}`, body)).text();
+    const stripped = await (await u.post(`/metered-parsed/dashscope${CHAT}`, body)).text();
+    expect(normalised(stripped)).toBe(normalised(plain));
+    const [event] = await u.events();
+    expect(event!.totalTokens).toBeGreaterThan(0);
+  });
+
+  it('reports a stream upstream cut as incomplete, with its running usage', async () => {
+    const u = user();
+    emulator.fault('generation', { type: 'stream-cut', afterChunks: 2 });
+    const res = await u.post(`/metered/dashscope${GENERATION}`, generationBody(u.id), {
+      'x-dashscope-sse': 'enable',
+    });
+    await res.text().catch(() => '');
+    const [event] = await u.events();
+    expect(event).toMatchObject({ route: 'native', complete: false });
+    expect(event!.outputTokens).toBeGreaterThan(0);
+  });
+
   it('reports a stream the client cut as incomplete, with the usage seen before the cut', async () => {
     const u = user();
     emulator.setChunkDelay(200);
