@@ -93,8 +93,13 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
 
   it('reports an OpenAI-compatible JSON answer as the answer counted it, for whom authorize named', async () => {
     const u = user();
-    const res = await u.post(`/metered/dashscope${CHAT}`, chatBody(u.id));
+    const res = await u.post(`/metered/dashscope${CHAT}`, chatBody(u.id), {
+      'accept-encoding': 'gzip, br',
+    });
     expect(res.status).toBe(200);
+    // Asked for uncompressed, to be read as it passes.
+    const upstream = emulator.requests.filter((r) => r.body.includes(u.id));
+    expect(upstream.map((r) => r.headers['accept-encoding'])).toEqual(['identity']);
     const answer = (await res.json()) as {
       usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
     };

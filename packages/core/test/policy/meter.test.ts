@@ -35,8 +35,10 @@ function setup(options: { meterStreams?: boolean } = {}) {
   return { events, meter, config };
 }
 
-const json = (headers: Record<string, string> = {}) => (name: string) =>
-  ({ 'content-type': 'application/json', ...headers })[name];
+const json =
+  (headers: Record<string, string> = {}) =>
+  (name: string) =>
+    ({ 'content-type': 'application/json', ...headers })[name];
 
 describe('the meter of one answer', () => {
   it('reports once, with who spent it, the key hash and the request id header', () => {
@@ -118,7 +120,11 @@ describe('meterStreams in the meter', () => {
     ].map((event) => decoder.decode(m.chunk(encoder.encode(event))));
     expect(m.tail()).toBeUndefined();
     m.end(true);
-    expect(sent).toEqual(['data: {"choices":[{"delta":{"content":"hi"}}]}\n\n', '', 'data: [DONE]\n\n']);
+    expect(sent).toEqual([
+      'data: {"choices":[{"delta":{"content":"hi"}}]}\n\n',
+      '',
+      'data: [DONE]\n\n',
+    ]);
     expect(events[0]!.totalTokens).toBe(9);
   });
 
@@ -137,7 +143,13 @@ describe('meterStreams in the meter', () => {
     meterStreamsReads(config, upload, 'POST', '/api/v1/uploads', undefined);
     expect(upload.body).toBe('stream');
     const off = { body: 'stream' as const };
-    meterStreamsReads(setup().config, off, 'POST', '/compatible-mode/v1/chat/completions', undefined);
+    meterStreamsReads(
+      setup().config,
+      off,
+      'POST',
+      '/compatible-mode/v1/chat/completions',
+      undefined,
+    );
     expect(off.body).toBe('stream');
   });
 });
