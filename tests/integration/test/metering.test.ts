@@ -6,16 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import type { UsageEvent } from '@dashscope-token/core';
 import {
-  DEFAULT_EMULATOR_ACCESS_KEY,
   DEFAULT_EMULATOR_API_KEY,
-  DEFAULT_EMULATOR_EAS_REGION,
   DEFAULT_EMULATOR_EAS_SERVICE,
   type Emulator,
   startEmulator,
 } from '@dashscope-token/emulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chunkReader, postJson, recordingFetchVia } from './client.js';
-import { type RunningServer, SERVER_KINDS } from './servers.js';
+import { chatBody, chunkReader, generationBody, postJson, recordingFetchVia } from './client.js';
+import { type RunningServer, SERVER_KINDS, startKind } from './servers.js';
 
 const KEY_A = DEFAULT_EMULATOR_API_KEY;
 const CHAT = '/compatible-mode/v1/chat/completions';
@@ -31,18 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await emulator?.close();
 });
-
-function chatBody(prompt: string, extra: Record<string, unknown> = {}) {
-  return { model: 'qwen-plus', messages: [{ role: 'user', content: prompt }], ...extra };
-}
-
-function generationBody(prompt: string) {
-  return {
-    model: 'qwen-plus',
-    input: { messages: [{ role: 'user', content: prompt }] },
-    parameters: { incremental_output: true },
-  };
-}
 
 /** What differs between two answers to the same request: ids and timestamps. */
 function normalised(stream: string): string {
@@ -76,15 +62,7 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
   }
 
   beforeAll(async () => {
-    server = await kind.start({
-      baseUrl: emulator.url,
-      keyA: KEY_A,
-      paiEas: {
-        region: DEFAULT_EMULATOR_EAS_REGION,
-        credentials: DEFAULT_EMULATOR_ACCESS_KEY,
-        service: EAS_SERVICE,
-      },
-    });
+    server = await startKind(kind, emulator.url);
   });
 
   afterAll(async () => {
