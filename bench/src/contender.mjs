@@ -16,6 +16,7 @@ import {
   FIXED_AUTHORIZATION,
   PREFIX,
   PROXY_PATH,
+  STREAM_USAGE,
   UPSTREAM_PATH,
 } from './workload.mjs';
 
@@ -117,6 +118,34 @@ const builders = {
     };
   },
 
+  /**
+   * `hono-ours` with metering on (`onUsage` counting events, `meterStreams`): the Fetch
+   * executor's metering path. A reference (`--only`).
+   */
+  async 'hono-ours-metered'() {
+    const { Hono } = await import('hono');
+    const { createAdaptorServer } = await import('@hono/node-server');
+    const { dashscopeToken } = await ours('@dashscope-token/hono');
+    let events = 0;
+    const middleware = dashscopeToken({
+      apiKey: BENCH_API_KEY,
+      baseUrl: upstream,
+      limits: false,
+      meterStreams: true,
+      // Streams that ended normally with their usage (not the JSON answers of the warm-up).
+      onUsage: (event) => {
+        if (event.complete && event.totalTokens === STREAM_USAGE.total_tokens) events++;
+      },
+    });
+    const app = new Hono();
+    app.use(middleware);
+    return {
+      server: createAdaptorServer({ fetch: app.fetch }),
+      tokenStats: () => middleware.handler.provider.stats(),
+      usageEvents: () => events,
+    };
+  },
+
   /** Fastify + @dashscope-token/fastify (`app.register(dashscopeToken)`). */
   async 'fastify-ours'() {
     const { app, server } = await fastifyApp();
@@ -179,8 +208,9 @@ const builders = {
       baseUrl: upstream,
       limits: false,
       meterStreams: true,
-      onUsage: () => {
-        events++;
+      // Streams that ended normally with their usage (not the JSON answers of the warm-up).
+      onUsage: (event) => {
+        if (event.complete && event.totalTokens === STREAM_USAGE.total_tokens) events++;
       },
     });
     return {

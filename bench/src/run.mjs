@@ -45,6 +45,7 @@ const CONTENDERS = {
   // References, only with --only:
   'express-hello': 'Express 5 hello world (reference: no proxy at all)',
   'node-undici': 'bare undici Pool proxy on node:http (reference: no checks)',
+  'hono-ours-metered': 'Hono + @dashscope-token/hono, metering on (reference: the Fetch executor)',
 };
 const DEFAULT_CONTENDERS = [
   'direct',
@@ -90,7 +91,7 @@ if (flags.help) {
   --rounds N            rounds of every measurement (default 3; --quick 1)
   --duration S          seconds of every throughput run (default 5; --quick 1)
   --connections N       concurrent connections of the load generator (default 50)
-  --only a,b            contenders (default ${DEFAULT_CONTENDERS.join(',')}; also express-hello, node-undici)
+  --only a,b            contenders (default ${DEFAULT_CONTENDERS.join(',')}; also express-hello, node-undici, hono-ours-metered)
   --phases a,b          ${ALL_PHASES.join(',')} (default all)
   --out FILE            where the Markdown report goes (default RESULTS.md; --quick: RESULTS.quick.md)
   --json FILE           also write the raw results as JSON
@@ -374,7 +375,7 @@ async function main() {
           body: STREAM_REQUEST_BODY,
           streams: 50,
         });
-        // A metering contender: how many streams it reported (one per stream when it works).
+        // A metering contender: how many complete answers it reported (one per stream).
         const usageAfter = await proxies[name]?.call('usageEvents');
         if (typeof usageAfter === 'number') run.usageEvents = usageAfter - usageBefore;
         runs[name][r] = run;

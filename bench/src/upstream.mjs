@@ -14,6 +14,7 @@
  */
 import http from 'node:http';
 import { serveParent } from './ipc.mjs';
+import { STREAM_USAGE } from './workload.mjs';
 
 const COMPLETION = Buffer.from(
   JSON.stringify({
@@ -48,8 +49,7 @@ const UNAUTHORIZED = Buffer.from(
 );
 const STREAM_MARK = Buffer.from('"stream":true');
 const USAGE_MARK = Buffer.from('"include_usage":true');
-const USAGE_CHUNK =
-  'data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","choices":[],"usage":{"prompt_tokens":38,"completion_tokens":20,"total_tokens":58}}\n\n';
+const USAGE_CHUNK = `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","choices":[],"usage":${JSON.stringify(STREAM_USAGE)}}\n\n`;
 const CHAT_PATH = '/compatible-mode/v1/chat/completions';
 const TOKENS_PATH = '/api/v1/tokens';
 
