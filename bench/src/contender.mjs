@@ -43,6 +43,22 @@ async function fastifyApp() {
   return { app, server };
 }
 
+/** Counts the streams metering reported: complete, with their usage (not the warm-up's JSON answers). */
+function streamCounter() {
+  const counter = {
+    events: 0,
+    onUsage: (event) => {
+      if (event.complete && event.totalTokens === STREAM_USAGE.total_tokens) counter.events++;
+    },
+  };
+  return counter;
+}
+
+/** The options of a metered contender: `onUsage` (counting) and `meterStreams`. */
+function meteredOptions(counter) {
+  return { apiKey: BENCH_API_KEY, baseUrl: upstream, meterStreams: true, onUsage: counter.onUsage };
+}
+
 /**
  * Contender builders: each returns `{server, tokenStats?, usageEvents?}` (a `node:http` server,
  * not listening).
@@ -126,23 +142,14 @@ const builders = {
     const { Hono } = await import('hono');
     const { createAdaptorServer } = await import('@hono/node-server');
     const { dashscopeToken } = await ours('@dashscope-token/hono');
-    let events = 0;
-    const middleware = dashscopeToken({
-      apiKey: BENCH_API_KEY,
-      baseUrl: upstream,
-      limits: false,
-      meterStreams: true,
-      // Streams that ended normally with their usage (not the JSON answers of the warm-up).
-      onUsage: (event) => {
-        if (event.complete && event.totalTokens === STREAM_USAGE.total_tokens) events++;
-      },
-    });
+    const counter = streamCounter();
+    const middleware = dashscopeToken({ ...meteredOptions(counter), limits: false });
     const app = new Hono();
     app.use(middleware);
     return {
       server: createAdaptorServer({ fetch: app.fetch }),
       tokenStats: () => middleware.handler.provider.stats(),
-      usageEvents: () => events,
+      usageEvents: () => counter.events,
     };
   },
 
@@ -202,21 +209,12 @@ const builders = {
    */
   async 'node-ours-metered'() {
     const { createDashScopeHandler } = await ours('@dashscope-token/core');
-    let events = 0;
-    const handler = createDashScopeHandler({
-      apiKey: BENCH_API_KEY,
-      baseUrl: upstream,
-      limits: false,
-      meterStreams: true,
-      // Streams that ended normally with their usage (not the JSON answers of the warm-up).
-      onUsage: (event) => {
-        if (event.complete && event.totalTokens === STREAM_USAGE.total_tokens) events++;
-      },
-    });
+    const counter = streamCounter();
+    const handler = createDashScopeHandler({ ...meteredOptions(counter), limits: false });
     return {
       server: http.createServer(handler),
       tokenStats: () => handler.provider.stats(),
-      usageEvents: () => events,
+      usageEvents: () => counter.events,
     };
   },
 
