@@ -37,6 +37,21 @@ export {
   utf8Length,
 } from './answers.js';
 export type { HandlerConfig, HandlerTokenProviders } from './config.js';
+export type {
+  BudgetCounter,
+  BudgetKind,
+  BudgetStats,
+  BudgetStore,
+  BudgetsOptions,
+  BudgetsSettings,
+  BudgetWindow,
+} from './budgets.js';
+export {
+  Budgets,
+  budgetWindow,
+  MAX_BUDGET_PERIOD_SECONDS,
+  MemoryBudgetCounter,
+} from './budgets.js';
 export { createHandlerProviders, resolveHandlerConfig } from './config.js';
 export { CorsPolicy } from './cors.js';
 export type { UpstreamHeaders } from './headers.js';
@@ -54,6 +69,7 @@ export type {
 } from './limits.js';
 export {
   admitWithinLimits,
+  withinBudgets,
   DEFAULT_PROXY_LIMIT,
   DEFAULT_TOKEN_ROUTE_LIMIT,
   DEFAULT_WEBSOCKET_LIMIT,

@@ -12,6 +12,7 @@ import { DEFAULT_STORE_TIMEOUT_MS, failed, StoreGuard } from '../store/guard.js'
 import { invalidOption } from '../token/errors.js';
 import { type AccessPolicy, type Admitted, admit, type Refused } from './admission.js';
 import { type ErrorAnswer, failureAnswer } from './answers.js';
+import type { Budgets } from './budgets.js';
 
 /** One budget: `points` requests per `durationSeconds` window, per client. */
 export interface LimitRule {
@@ -331,6 +332,8 @@ export class Limits<Ctx> {
 /** What {@link admitWithinLimits} needs from the resolved options. */
 export interface LimitedAccess<Ctx> extends AccessPolicy<Ctx> {
   limits: Limits<Ctx> | undefined;
+  /** Per-identity budgets of the proxy and WebSocket session starts; `undefined` when none. */
+  budgets?: Budgets<Ctx> | undefined;
 }
 
 function withinBudget<Ctx>(
@@ -346,6 +349,14 @@ function withinBudget<Ctx>(
   } catch (error) {
     return { refused: failureAnswer(error, 'hook') };
   }
+  return admittedUnless(admitted, refused);
+}
+
+/** The answer of `refused`: the admission, or the refusal. */
+function admittedUnless(
+  admitted: Admitted,
+  refused: ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>,
+): Admitted | Refused | Promise<Admitted | Refused> {
   if (refused instanceof Promise) {
     return refused.then((r) => (r === undefined ? admitted : { refused: r }));
   }
@@ -353,9 +364,52 @@ function withinBudget<Ctx>(
 }
 
 /**
+ * The budgets of an admitted request (see `Budgets`): a request of an identity whose budget is
+ * spent is refused with 429 `BudgetExceeded`. A throwing `budgets.key` answers 500.
+ */
+export function withinBudgets<Ctx>(
+  budgets: Budgets<Ctx>,
+  limits: Limits<Ctx> | undefined,
+  ctx: Ctx,
+  admitted: Admitted,
+  client: ClientFacts,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  let refused: ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>;
+  try {
+    refused = budgets.check(budgets.identityOf(ctx, admitted, client, limits));
+  } catch (error) {
+    return { refused: failureAnswer(error, 'hook') };
+  }
+  return admittedUnless(admitted, refused);
+}
+
+function limited<Ctx>(
+  access: LimitedAccess<Ctx>,
+  route: LimitedRoute,
+  ctx: Ctx,
+  admitted: Admitted,
+  client: ClientFacts,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  const { limits, budgets } = access;
+  const counted = route === 'tokenRoute' ? undefined : budgets;
+  const within =
+    limits === undefined ? admitted : withinBudget(limits, route, ctx, admitted, client);
+  if (counted === undefined) return within;
+  if (within instanceof Promise) {
+    return within.then((a) =>
+      'refused' in a ? a : withinBudgets(counted, limits, ctx, a, client),
+    );
+  }
+  if ('refused' in within) return within;
+  return withinBudgets(counted, limits, ctx, within, client);
+}
+
+/**
  * Admission (see `admit`), then `route`'s budget of the client: a request over it is refused
- * with 429 and `Retry-After`, before anything is sent upstream. Synchronous when neither step
- * needs a promise. A throwing `limits.key` answers 500 (like a throwing hook).
+ * with 429 and `Retry-After`, before anything is sent upstream; then, for the proxy and
+ * WebSocket session starts, the identity's `budgets` (429 `BudgetExceeded`). Synchronous when
+ * no step needs a promise. A throwing `limits.key` or `budgets.key` answers 500 (like a
+ * throwing hook).
  */
 export function admitWithinLimits<Ctx>(
   access: LimitedAccess<Ctx>,
@@ -364,13 +418,12 @@ export function admitWithinLimits<Ctx>(
   client: ClientFacts,
 ): Admitted | Refused | Promise<Admitted | Refused> {
   const admission = admit(access, ctx);
-  const limits = access.limits;
-  if (limits === undefined) return admission;
+  if (access.limits === undefined && (access.budgets === undefined || route === 'tokenRoute')) {
+    return admission;
+  }
   if (admission instanceof Promise) {
-    return admission.then((a) =>
-      'refused' in a ? a : withinBudget(limits, route, ctx, a, client),
-    );
+    return admission.then((a) => ('refused' in a ? a : limited(access, route, ctx, a, client)));
   }
   if ('refused' in admission) return admission;
-  return withinBudget(limits, route, ctx, admission, client);
+  return limited(access, route, ctx, admission, client);
 }
