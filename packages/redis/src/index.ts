@@ -108,7 +108,10 @@ function redisBudgetCounter(
       ? (key: string, amount: string, at: string) =>
           client.eval(BUDGET_ADD_SCRIPT, 1, key, amount, at) as Promise<unknown>
       : (key: string, amount: string, at: string) =>
-          client.eval(BUDGET_ADD_SCRIPT, { keys: [key], arguments: [amount, at] }) as Promise<unknown>;
+          client.eval(BUDGET_ADD_SCRIPT, {
+            keys: [key],
+            arguments: [amount, at],
+          }) as Promise<unknown>;
   return {
     async add(key, amount, window) {
       const at = String(window.endsAt + BUDGET_GRACE_MS);

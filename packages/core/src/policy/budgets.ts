@@ -262,9 +262,7 @@ export class Budgets<Ctx> {
     const options = settings.budgets;
     if (options === undefined) return undefined;
     if (typeof options !== 'object' || options === null) {
-      throw invalidOption(
-        'Invalid budgets: expected { requests?, tokens?, periodSeconds, key? }.',
-      );
+      throw invalidOption('Invalid budgets: expected { requests?, tokens?, periodSeconds, key? }.');
     }
     const budgets = new Budgets(options, settings);
     if (budgets.#tokens !== undefined) {
@@ -347,7 +345,11 @@ export class Budgets<Ctx> {
     const r = this.#requests;
     const t = this.#tokens;
     const spent =
-      r !== undefined && requests > r.limit ? r : t !== undefined && tokens >= t.limit ? t : undefined;
+      r !== undefined && requests > r.limit
+        ? r
+        : t !== undefined && tokens >= t.limit
+          ? t
+          : undefined;
     if (spent === undefined) {
       this.#stats.allowed++;
       return undefined;
