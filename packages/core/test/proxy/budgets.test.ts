@@ -24,7 +24,62 @@ const TOKEN = '/dashscope/token';
 const calls = (harness: Harness, route: string) =>
   harness.emulator.requests.filter((r) => r.route === route).length;
 
+/** An `onUsage` hook and a way to wait for its next call (budgets count before it runs). */
+function usageSignal() {
+  const totals: (number | undefined)[] = [];
+  let wake: (() => void) | undefined;
+  return {
+    totals,
+    onUsage: (event: { totalTokens: number | undefined }) => {
+      totals.push(event.totalTokens);
+      wake?.();
+    },
+    next: (count: number) =>
+      new Promise<void>((resolve) => {
+        if (totals.length >= count) return resolve();
+        wake = () => {
+          if (totals.length >= count) resolve();
+        };
+      }),
+  };
+}
+
 describe('budgets', () => {
+  it('refuses the identity once the tokens of its answers reached the budget, in either dialect', async () => {
+    const usage = usageSignal();
+    h = await startHarness({
+      handler: {
+        limits: false,
+        onUsage: usage.onUsage,
+        budgets: {
+          tokens: 1,
+          periodSeconds: 3600,
+          key: (req) => req.headers['x-user'] as string | undefined,
+        },
+      },
+    });
+    // The first answer is admitted (nothing spent yet) and overshoots the budget by its size.
+    const first = await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY, { 'x-user': 'alice' }));
+    expect(first.status).toBe(200);
+    await usage.next(1);
+    expect(usage.totals[0]).toBeGreaterThan(1);
+    const chat = await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY, { 'x-user': 'alice' }));
+    expect(chat.status).toBe(429);
+    expect(JSON.parse(chat.text).error).toMatchObject({ code: 'budget_exceeded' });
+    expect(JSON.parse(chat.text).error.message).toContain('tokens budget');
+    const native = await send(h.url, 'POST', NATIVE_PATH, json(NATIVE_BODY, { 'x-user': 'alice' }));
+    expect(JSON.parse(native.text)).toMatchObject({ code: 'BudgetExceeded' });
+    expect(calls(h, 'chat')).toBe(1);
+    expect(calls(h, 'generation')).toBe(0);
+    expect(h.handler.stats().budgets).toMatchObject({
+      tokens: usage.totals[0],
+      refused: { tokens: 2, requests: 0 },
+    });
+    expect(
+      (await send(h.url, 'POST', NATIVE_PATH, json(NATIVE_BODY, { 'x-user': 'bob' }))).status,
+    ).toBe(200);
+  });
+
   it('refuses the proxied request past the budget in either dialect, sending nothing upstream', async () => {
     h = await startHarness({
       handler: {
