@@ -2,7 +2,9 @@
  * `@dashscope-token/redis`: the {@link SharedStore} of `@dashscope-token/core` over the Redis
  * client an app already has, node-redis (`redis` 4/5) or ioredis (5/6). Each call is one
  * command of the client's own (`GET`, `SET … PX`, `SET … PX … NX`), and one Lua script where
- * Redis has no command: deleting a lock only if its owner still holds it.
+ * Redis has no command: deleting a lock only if its owner still holds it, and adding to a
+ * budget's count while setting when it expires. It also keeps the handlers' per-client limits
+ * and budgets.
  */
 import {
   type BudgetCounter,
