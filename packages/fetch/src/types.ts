@@ -1,6 +1,6 @@
 import type {
-  HandlerGetTokenOptions,
   BudgetStats,
+  HandlerGetTokenOptions,
   LimitStats,
   SharedHandlerOptions,
   TemporaryToken,

@@ -19,9 +19,9 @@ import { reachesFetchUnchanged } from '../../../packages/fetch/test/node-bridge.
 import {
   ALLOWED_ORIGIN,
   APP_ROUTES,
+  BUDGET_REQUESTS,
   KEY_B,
   KEY_UNKNOWN,
-  BUDGET_REQUESTS,
   STRICT_MAX_BODY,
   TOKEN_TTL,
 } from '../fixtures/matrix-app.mjs';

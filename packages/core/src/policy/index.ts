@@ -36,7 +36,6 @@ export {
   unauthorizedUpstreamAnswer,
   utf8Length,
 } from './answers.js';
-export type { HandlerConfig, HandlerTokenProviders } from './config.js';
 export type {
   BudgetCounter,
   BudgetKind,
@@ -52,6 +51,7 @@ export {
   MAX_BUDGET_PERIOD_SECONDS,
   MemoryBudgetCounter,
 } from './budgets.js';
+export type { HandlerConfig, HandlerTokenProviders } from './config.js';
 export { createHandlerProviders, resolveHandlerConfig } from './config.js';
 export { CorsPolicy } from './cors.js';
 export type { UpstreamHeaders } from './headers.js';
@@ -69,15 +69,17 @@ export type {
 } from './limits.js';
 export {
   admitWithinLimits,
-  withinBudgets,
   DEFAULT_PROXY_LIMIT,
   DEFAULT_TOKEN_ROUTE_LIMIT,
   DEFAULT_WEBSOCKET_LIMIT,
   Limits,
   MemoryRateLimiter,
+  withinBudgets,
 } from './limits.js';
 export type { DashScopeLogger, RequestLogFacts, RequestLogFields } from './logging.js';
 export { logInternalError, logRefreshError, logRequest, logStoreError } from './logging.js';
+export type { MeterConfig, MeterFacts, RelayMeter } from './meter.js';
+export { AnswerMeter, meterStreamsReads } from './meter.js';
 export type {
   ApiKeyOption,
   AuthorizeOption,
@@ -140,8 +142,6 @@ export { planRequest, TOKEN_ROUTE_ALLOW, tokenAnswer } from './request.js';
 export { matchRoute, normalisePrefix } from './routes.js';
 export type { UsageEvent, UsageHook, UsageListener, UsageRoute } from './usage.js';
 export { Metering, usageIdentity } from './usage.js';
-export type { MeterConfig, MeterFacts, RelayMeter } from './meter.js';
-export { AnswerMeter, meterStreamsReads } from './meter.js';
 export type { AnswerUsage, UsageCounts, UsageReader } from './usage-reader.js';
 export {
   answerUsage,
