@@ -180,6 +180,26 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
       expect(body.error.message).toMatch(/resets at \d{4}-\d\d-\d\dT\d\d:00:00\.000Z/);
     });
 
+    it('refuses the next request once the usage of an answer spent the tokens budget', async () => {
+      const user = `tokens-${marker()}`;
+      const call = () =>
+        post(url(`/budgeted-tokens/dashscope${CHAT}`), chatBody(marker()), { 'x-user': user });
+      const first = await call();
+      expect(first.status).toBe(200);
+      const { usage } = (await first.json()) as { usage: { total_tokens: number } };
+      // Usage is counted once the answer ended, just after the client read it: wait for it.
+      for (let i = 0; i < 200; i++) {
+        if ((await server.usage()).some((e) => e.identity === user)) break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const refused = await expectNoUpstream(call);
+      expect(refused.status).toBe(429);
+      const body = (await refused.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('budget_exceeded');
+      expect(body.error.message).toContain('tokens budget of this client (1 per 1 h)');
+      expect(usage.total_tokens).toBeGreaterThan(1);
+    });
+
     it('refuses the request past the budget in DashScope shape, other users unaffected', async () => {
       const user = `native-${marker()}`;
       const body = await overBudget(GENERATION, generationBody(marker()), user);
