@@ -336,6 +336,26 @@ export interface LimitedAccess<Ctx> extends AccessPolicy<Ctx> {
   budgets?: Budgets<Ctx> | undefined;
 }
 
+/**
+ * The admission unless `check` refuses it; a throwing `check` (a throwing `limits.key` or
+ * `budgets.key`) answers 500, like a throwing hook.
+ */
+function admittedUnless(
+  admitted: Admitted,
+  check: () => ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  let refused: ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>;
+  try {
+    refused = check();
+  } catch (error) {
+    return { refused: failureAnswer(error, 'hook') };
+  }
+  if (refused instanceof Promise) {
+    return refused.then((r) => (r === undefined ? admitted : { refused: r }));
+  }
+  return refused === undefined ? admitted : { refused };
+}
+
 function withinBudget<Ctx>(
   limits: Limits<Ctx>,
   route: LimitedRoute,
@@ -343,24 +363,9 @@ function withinBudget<Ctx>(
   admitted: Admitted,
   client: ClientFacts,
 ): Admitted | Refused | Promise<Admitted | Refused> {
-  let refused: ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>;
-  try {
-    refused = limits.check(route, limits.clientOf(ctx, admitted, client));
-  } catch (error) {
-    return { refused: failureAnswer(error, 'hook') };
-  }
-  return admittedUnless(admitted, refused);
-}
-
-/** The answer of `refused`: the admission, or the refusal. */
-function admittedUnless(
-  admitted: Admitted,
-  refused: ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>,
-): Admitted | Refused | Promise<Admitted | Refused> {
-  if (refused instanceof Promise) {
-    return refused.then((r) => (r === undefined ? admitted : { refused: r }));
-  }
-  return refused === undefined ? admitted : { refused };
+  return admittedUnless(admitted, () =>
+    limits.check(route, limits.clientOf(ctx, admitted, client)),
+  );
 }
 
 /**
@@ -374,13 +379,18 @@ export function withinBudgets<Ctx>(
   admitted: Admitted,
   client: ClientFacts,
 ): Admitted | Refused | Promise<Admitted | Refused> {
-  let refused: ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>;
-  try {
-    refused = budgets.check(budgets.identityOf(ctx, admitted, client, limits));
-  } catch (error) {
-    return { refused: failureAnswer(error, 'hook') };
-  }
-  return admittedUnless(admitted, refused);
+  return admittedUnless(admitted, () =>
+    budgets.check(budgets.identityOf(ctx, admitted, client, limits)),
+  );
+}
+
+/** `next` after `step` unless it refused, awaiting only what is a promise. */
+function andThen(
+  step: Admitted | Refused | Promise<Admitted | Refused>,
+  next: (admitted: Admitted) => Admitted | Refused | Promise<Admitted | Refused>,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  if (step instanceof Promise) return step.then((a) => ('refused' in a ? a : next(a)));
+  return 'refused' in step ? step : next(step);
 }
 
 function limited<Ctx>(
@@ -391,17 +401,10 @@ function limited<Ctx>(
   client: ClientFacts,
 ): Admitted | Refused | Promise<Admitted | Refused> {
   const { limits, budgets } = access;
-  const counted = route === 'tokenRoute' ? undefined : budgets;
   const within =
     limits === undefined ? admitted : withinBudget(limits, route, ctx, admitted, client);
-  if (counted === undefined) return within;
-  if (within instanceof Promise) {
-    return within.then((a) =>
-      'refused' in a ? a : withinBudgets(counted, limits, ctx, a, client),
-    );
-  }
-  if ('refused' in within) return within;
-  return withinBudgets(counted, limits, ctx, within, client);
+  if (budgets === undefined || route === 'tokenRoute') return within;
+  return andThen(within, (a) => withinBudgets(budgets, limits, ctx, a, client));
 }
 
 /**
@@ -417,13 +420,5 @@ export function admitWithinLimits<Ctx>(
   ctx: Ctx,
   client: ClientFacts,
 ): Admitted | Refused | Promise<Admitted | Refused> {
-  const admission = admit(access, ctx);
-  if (access.limits === undefined && (access.budgets === undefined || route === 'tokenRoute')) {
-    return admission;
-  }
-  if (admission instanceof Promise) {
-    return admission.then((a) => ('refused' in a ? a : limited(access, route, ctx, a, client)));
-  }
-  if ('refused' in admission) return admission;
-  return limited(access, route, ctx, admission, client);
+  return andThen(admit(access, ctx), (a) => limited(access, route, ctx, a, client));
 }
