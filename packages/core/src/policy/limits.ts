@@ -12,6 +12,7 @@ import { DEFAULT_STORE_TIMEOUT_MS, failed, StoreGuard } from '../store/guard.js'
 import { invalidOption } from '../token/errors.js';
 import { type AccessPolicy, type Admitted, admit, type Refused } from './admission.js';
 import { type ErrorAnswer, failureAnswer } from './answers.js';
+import type { Budgets } from './budgets.js';
 
 /** One budget: `points` requests per `durationSeconds` window, per client. */
 export interface LimitRule {
@@ -331,18 +332,21 @@ export class Limits<Ctx> {
 /** What {@link admitWithinLimits} needs from the resolved options. */
 export interface LimitedAccess<Ctx> extends AccessPolicy<Ctx> {
   limits: Limits<Ctx> | undefined;
+  /** Per-identity budgets of the proxy and WebSocket session starts; `undefined` when none. */
+  budgets?: Budgets<Ctx> | undefined;
 }
 
-function withinBudget<Ctx>(
-  limits: Limits<Ctx>,
-  route: LimitedRoute,
-  ctx: Ctx,
+/**
+ * The admission unless `check` refuses it; a throwing `check` (a throwing `limits.key` or
+ * `budgets.key`) answers 500, like a throwing hook.
+ */
+function admittedUnless(
   admitted: Admitted,
-  client: ClientFacts,
+  check: () => ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>,
 ): Admitted | Refused | Promise<Admitted | Refused> {
   let refused: ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>;
   try {
-    refused = limits.check(route, limits.clientOf(ctx, admitted, client));
+    refused = check();
   } catch (error) {
     return { refused: failureAnswer(error, 'hook') };
   }
@@ -352,10 +356,63 @@ function withinBudget<Ctx>(
   return refused === undefined ? admitted : { refused };
 }
 
+function withinBudget<Ctx>(
+  limits: Limits<Ctx>,
+  route: LimitedRoute,
+  ctx: Ctx,
+  admitted: Admitted,
+  client: ClientFacts,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  return admittedUnless(admitted, () =>
+    limits.check(route, limits.clientOf(ctx, admitted, client)),
+  );
+}
+
+/**
+ * The budgets of an admitted request (see `Budgets`): a request of an identity whose budget is
+ * spent is refused with 429 `BudgetExceeded`. A throwing `budgets.key` answers 500.
+ */
+export function withinBudgets<Ctx>(
+  budgets: Budgets<Ctx>,
+  limits: Limits<Ctx> | undefined,
+  ctx: Ctx,
+  admitted: Admitted,
+  client: ClientFacts,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  return admittedUnless(admitted, () =>
+    budgets.check(budgets.identityOf(ctx, admitted, client, limits)),
+  );
+}
+
+/** `next` after `step` unless it refused, awaiting only what is a promise. */
+function andThen(
+  step: Admitted | Refused | Promise<Admitted | Refused>,
+  next: (admitted: Admitted) => Admitted | Refused | Promise<Admitted | Refused>,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  if (step instanceof Promise) return step.then((a) => ('refused' in a ? a : next(a)));
+  return 'refused' in step ? step : next(step);
+}
+
+function limited<Ctx>(
+  access: LimitedAccess<Ctx>,
+  route: LimitedRoute,
+  ctx: Ctx,
+  admitted: Admitted,
+  client: ClientFacts,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  const { limits, budgets } = access;
+  const within =
+    limits === undefined ? admitted : withinBudget(limits, route, ctx, admitted, client);
+  if (budgets === undefined || route === 'tokenRoute') return within;
+  return andThen(within, (a) => withinBudgets(budgets, limits, ctx, a, client));
+}
+
 /**
  * Admission (see `admit`), then `route`'s budget of the client: a request over it is refused
- * with 429 and `Retry-After`, before anything is sent upstream. Synchronous when neither step
- * needs a promise. A throwing `limits.key` answers 500 (like a throwing hook).
+ * with 429 and `Retry-After`, before anything is sent upstream; then, for the proxy and
+ * WebSocket session starts, the identity's `budgets` (429 `BudgetExceeded`). Synchronous when
+ * no step needs a promise. A throwing `limits.key` or `budgets.key` answers 500 (like a
+ * throwing hook).
  */
 export function admitWithinLimits<Ctx>(
   access: LimitedAccess<Ctx>,
@@ -363,14 +420,5 @@ export function admitWithinLimits<Ctx>(
   ctx: Ctx,
   client: ClientFacts,
 ): Admitted | Refused | Promise<Admitted | Refused> {
-  const admission = admit(access, ctx);
-  const limits = access.limits;
-  if (limits === undefined) return admission;
-  if (admission instanceof Promise) {
-    return admission.then((a) =>
-      'refused' in a ? a : withinBudget(limits, route, ctx, a, client),
-    );
-  }
-  if ('refused' in admission) return admission;
-  return withinBudget(limits, route, ctx, admission, client);
+  return andThen(admit(access, ctx), (a) => limited(access, route, ctx, a, client));
 }
