@@ -1,12 +1,12 @@
 import { createHash } from 'node:crypto';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import { meterSession } from '../../src/node/websocket/metering.js';
 import {
   MAX_USAGE_MESSAGE_BYTES,
   Metering,
   type UsageEvent,
   WebSocketUsageMeter,
 } from '../../src/index.js';
+import { meterSession } from '../../src/node/websocket/metering.js';
 import { useEmulator } from '../emulator-fixture.js';
 import {
   INFERENCE,
