@@ -1,5 +1,6 @@
 import {
   admitServiceCall,
+  AnswerMeter,
   admitWithinLimits,
   appToken,
   BODY_READ_TIMEOUT,
@@ -21,6 +22,7 @@ import {
   INTERNAL_ERROR,
   logInternalError,
   logRequest,
+  meterStreamsReads,
   NOT_FOUND,
   type NoReplay,
   obtainToken,
@@ -32,6 +34,7 @@ import {
   planRequest,
   proxyTokenCall,
   type ReadBody,
+  type RelayMeter,
   resolveHandlerConfig,
   serviceFailureAnswer,
   serviceGrant,
@@ -219,6 +222,8 @@ export function createFetchHandler<Ctx = Request>(
     if (refusedMethod !== undefined) return fail(refusedMethod);
     const eas = service === undefined ? undefined : paiEas;
     const config = eas === undefined ? handlerConfig : easConfig!;
+    const metered = config.metering.active;
+    const started = metered ? performance.now() : 0;
     let apiKey = '';
     let admission =
       eas === undefined
@@ -236,6 +241,7 @@ export function createFetchHandler<Ctx = Request>(
       bodyPresent: request.body !== null,
     });
     if (!('upstreamPath' in plan)) return fail(plan);
+    if (metered) meterStreamsReads(config, plan, method, target, service);
 
     let streamedTooLarge = false;
     let body: Uint8Array | ReadableStream<Uint8Array> | null;
@@ -255,6 +261,13 @@ export function createFetchHandler<Ctx = Request>(
     const read: ReadBody | undefined = body instanceof Uint8Array ? { bytes: body } : undefined;
     const checked = checkProxyBody(config, plan, query, read);
     if (!('streaming' in checked)) return fail(checked);
+    let meter: RelayMeter | undefined;
+    if (metered) {
+      const facts = { ctx, admitted: admission, client, target, query, dialect, service, read };
+      const answerMeter = new AnswerMeter(config, { ...facts, started }, method);
+      if (answerMeter.body !== undefined) body = answerMeter.body;
+      meter = answerMeter;
+    }
 
     // fetch sets the length of the body it sends; content-encoding of the answer is decoded by
     // fetch, so only identity is asked for.
@@ -372,6 +385,7 @@ export function createFetchHandler<Ctx = Request>(
           done();
         },
         config.sendTimeoutMs,
+        meter,
       );
     });
     return response;

@@ -124,6 +124,22 @@ export { planRequest, TOKEN_ROUTE_ALLOW, tokenAnswer } from './request.js';
 export { matchRoute, normalisePrefix } from './routes.js';
 export type { UsageEvent, UsageHook, UsageListener, UsageRoute } from './usage.js';
 export { Metering, usageIdentity } from './usage.js';
+export type { MeterConfig, MeterFacts, RelayMeter } from './meter.js';
+export { AnswerMeter, meterStreamsReads } from './meter.js';
+export type { AnswerUsage, UsageCounts, UsageReader } from './usage-reader.js';
+export {
+  answerUsage,
+  MAX_JSON_USAGE_BYTES,
+  MAX_SSE_LINE_BYTES,
+  usageCounts,
+  usageReader,
+} from './usage-reader.js';
+export {
+  MAX_HELD_EVENT_BYTES,
+  streamUsageCandidate,
+  UsageChunkStrip,
+  withStreamUsage,
+} from './usage-streams.js';
 export type { UpgradeFacts, UpgradePlan } from './websocket.js';
 export { planUpgrade, upstreamHandshakeHeaders, withoutCredentialParams } from './websocket.js';
 export type { WebSocketConfig, WebSocketSettings } from './websocket-config.js';
