@@ -62,6 +62,8 @@ export {
 } from './limits.js';
 export type { DashScopeLogger, RequestLogFacts, RequestLogFields } from './logging.js';
 export { logInternalError, logRefreshError, logRequest, logStoreError } from './logging.js';
+export type { MeterConfig, MeterFacts, RelayMeter } from './meter.js';
+export { AnswerMeter, meterStreamsReads } from './meter.js';
 export type {
   ApiKeyOption,
   AuthorizeOption,
@@ -124,8 +126,6 @@ export { planRequest, TOKEN_ROUTE_ALLOW, tokenAnswer } from './request.js';
 export { matchRoute, normalisePrefix } from './routes.js';
 export type { UsageEvent, UsageHook, UsageListener, UsageRoute } from './usage.js';
 export { Metering, usageIdentity } from './usage.js';
-export type { MeterConfig, MeterFacts, RelayMeter } from './meter.js';
-export { AnswerMeter, meterStreamsReads } from './meter.js';
 export type { AnswerUsage, UsageCounts, UsageReader } from './usage-reader.js';
 export {
   answerUsage,
@@ -144,8 +144,4 @@ export type { UpgradeFacts, UpgradePlan } from './websocket.js';
 export { planUpgrade, upstreamHandshakeHeaders, withoutCredentialParams } from './websocket.js';
 export type { WebSocketConfig, WebSocketSettings } from './websocket-config.js';
 export type { WebSocketApi, WebSocketUsageSession } from './websocket-usage.js';
-export {
-  MAX_USAGE_MESSAGE_BYTES,
-  WebSocketUsageMeter,
-  webSocketUsageCounts,
-} from './websocket-usage.js';
+export { MAX_USAGE_MESSAGE_BYTES, WebSocketUsageMeter } from './websocket-usage.js';

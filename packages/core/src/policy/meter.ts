@@ -9,9 +9,9 @@ import type { Admitted } from './admission.js';
 import type { ErrorDialect } from './answers.js';
 import type { ClientFacts, Limits } from './limits.js';
 import { parseJson, type ReadBody } from './proxy.js';
-import { streamUsageCandidate, UsageChunkStrip, withStreamUsage } from './usage-streams.js';
-import { type AnswerUsage, type UsageReader, usageReader } from './usage-reader.js';
 import { type Metering, type UsageRoute, usageIdentity } from './usage.js';
+import { type AnswerUsage, type UsageReader, usageReader } from './usage-reader.js';
+import { streamUsageCandidate, UsageChunkStrip, withStreamUsage } from './usage-streams.js';
 
 /** What the meter of a request is built from (the executor's facts of it). */
 export interface MeterFacts<Ctx> {

@@ -8,7 +8,10 @@
 import { indexOfBytes } from './usage-reader.js';
 
 /** The OpenAI-compatible endpoints whose streams `meterStreams` asks usage for. */
-const STREAM_USAGE_PATHS = ['/compatible-mode/v1/chat/completions', '/compatible-mode/v1/completions'];
+const STREAM_USAGE_PATHS = [
+  '/compatible-mode/v1/chat/completions',
+  '/compatible-mode/v1/completions',
+];
 
 /**
  * Whether `meterStreams` may rewrite the body of a request to `target` (path + query, relative

@@ -11,6 +11,7 @@
  * (and realtime responses) are followed at a time per session.
  */
 import type { UsageEvent } from './usage.js';
+import { type UsageCounts, usageCounts } from './usage-reader.js';
 
 /** Text messages longer than this (bytes) are not parsed for usage: 256 KiB. */
 export const MAX_USAGE_MESSAGE_BYTES = 256 * 1024;
@@ -38,22 +39,10 @@ export interface WebSocketUsageSession {
   model: string | undefined;
 }
 
-/** The usage counts of one `usage` object, as {@link UsageEvent} names them. */
-type Counts = Pick<
-  UsageEvent,
-  | 'inputTokens'
-  | 'outputTokens'
-  | 'totalTokens'
-  | 'cachedTokens'
-  | 'reasoningTokens'
-  | 'audioSeconds'
-  | 'characters'
->;
-
 interface Open {
   model: string | undefined;
   startedAt: number;
-  counts: Counts | undefined;
+  counts: UsageCounts | undefined;
 }
 
 const INFERENCE_MARKERS: readonly string[] = [
@@ -87,44 +76,21 @@ function parse(text: string): Record<string, unknown> | undefined {
   }
 }
 
-/** A details object under either spelling Model Studio uses (`input_tokens_details`, `input_token_details`). */
-function details(usage: Record<string, unknown>, side: 'input' | 'output') {
-  const found = usage[`${side}_tokens_details`] ?? usage[`${side}_token_details`];
-  return isObject(found) ? found : undefined;
-}
-
 /**
- * The counts of a WebSocket `usage` object: tokens (`input_tokens`/`output_tokens`/
- * `total_tokens`, total = input + output when not given), cached and reasoning tokens from the
- * details, `characters` (speech synthesis) and `duration` (seconds of audio, recognition).
- * `undefined` when it holds none of them.
+ * The counts of a WebSocket `usage` object ({@link usageCounts}), with the cached and reasoning
+ * tokens also under the realtime spelling `input_token_details` / `output_token_details`.
  */
-export function webSocketUsageCounts(usage: unknown): Counts | undefined {
-  if (!isObject(usage)) return undefined;
-  const inputTokens = count(usage.input_tokens);
-  const outputTokens = count(usage.output_tokens);
-  const given = count(usage.total_tokens);
-  const totalTokens =
-    given ??
-    (inputTokens !== undefined && outputTokens !== undefined
-      ? inputTokens + outputTokens
-      : undefined);
-  const counts: Counts = { inputTokens, outputTokens, totalTokens };
-  const cached = count(details(usage, 'input')?.cached_tokens);
-  if (cached !== undefined) counts.cachedTokens = cached;
-  const reasoning = count(details(usage, 'output')?.reasoning_tokens);
-  if (reasoning !== undefined) counts.reasoningTokens = reasoning;
-  const seconds = count(usage.duration);
-  if (seconds !== undefined) counts.audioSeconds = seconds;
-  const characters = count(usage.characters);
-  if (characters !== undefined) counts.characters = characters;
-  const any =
-    totalTokens !== undefined ||
-    inputTokens !== undefined ||
-    outputTokens !== undefined ||
-    seconds !== undefined ||
-    characters !== undefined;
-  return any ? counts : undefined;
+function webSocketUsageCounts(usage: unknown): UsageCounts | undefined {
+  const counts = usageCounts(usage);
+  if (counts === undefined || !isObject(usage)) return counts;
+  const input = usage.input_token_details;
+  const cached = isObject(input) ? count(input.cached_tokens) : undefined;
+  if (counts.cachedTokens === undefined && cached !== undefined) counts.cachedTokens = cached;
+  const output = usage.output_token_details;
+  const reasoning = isObject(output) ? count(output.reasoning_tokens) : undefined;
+  if (counts.reasoningTokens === undefined && reasoning !== undefined)
+    counts.reasoningTokens = reasoning;
+  return counts;
 }
 
 /**
