@@ -1,6 +1,6 @@
 import {
-  admitServiceCall,
   AnswerMeter,
+  admitServiceCall,
   admitWithinLimits,
   appToken,
   BODY_READ_TIMEOUT,

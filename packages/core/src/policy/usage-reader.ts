@@ -138,23 +138,26 @@ class JsonUsageReader implements UsageReader {
     const chunks = this.#chunks;
     this.#chunks = undefined;
     if (chunks === undefined || chunks.length === 0) return NOTHING;
-    let text: string;
-    if (chunks.length === 1) text = utf8.decode(chunks[0]);
-    else {
-      const all = new Uint8Array(this.#size);
-      let at = 0;
-      for (const chunk of chunks) {
-        all.set(chunk, at);
-        at += chunk.length;
-      }
-      text = utf8.decode(all);
-    }
     try {
-      return answerUsage(JSON.parse(text));
+      return answerUsage(JSON.parse(utf8.decode(concatBytes(chunks))));
     } catch {
       return NOTHING;
     }
   }
+}
+
+/** `parts` as one array (the part itself when there is one). */
+export function concatBytes(parts: readonly Uint8Array[]): Uint8Array {
+  if (parts.length === 1) return parts[0]!;
+  let size = 0;
+  for (const part of parts) size += part.length;
+  const all = new Uint8Array(size);
+  let at = 0;
+  for (const part of parts) {
+    all.set(part, at);
+    at += part.length;
+  }
+  return all;
 }
 
 const LF = 0x0a;
@@ -209,7 +212,7 @@ class SseUsageReader implements UsageReader {
       else if (this.#partialSize === 0) this.#line(chunk.subarray(start, end));
       else {
         this.#keep(chunk.subarray(start, end));
-        if (!this.#skipping) this.#line(this.#joined());
+        if (!this.#skipping) this.#line(concatBytes(this.#partial));
         this.#skipping = false;
       }
       this.#partial = [];
@@ -230,18 +233,6 @@ class SseUsageReader implements UsageReader {
     this.#partial.push(piece.slice());
   }
 
-  #joined(): Uint8Array {
-    const parts = this.#partial;
-    if (parts.length === 1) return parts[0]!;
-    const all = new Uint8Array(this.#partialSize);
-    let at = 0;
-    for (const part of parts) {
-      all.set(part, at);
-      at += part.length;
-    }
-    return all;
-  }
-
   #line(line: Uint8Array): void {
     if (!startsWith(line, DATA_FIELD) || indexOfBytes(line, USAGE_KEY) < 0) return;
     const end = line[line.length - 1] === CR ? line.length - 1 : line.length;
@@ -260,7 +251,7 @@ class SseUsageReader implements UsageReader {
 
   finish(): AnswerUsage {
     // A last line without its newline still counts (a stream that ended without one).
-    if (this.#partialSize > 0 && !this.#skipping) this.#line(this.#joined());
+    if (this.#partialSize > 0 && !this.#skipping) this.#line(concatBytes(this.#partial));
     this.#partial = [];
     this.#partialSize = 0;
     return { usage: this.#usage, model: this.#model, requestId: this.#requestId };

@@ -5,7 +5,7 @@
  * (`"choices": []` with `usage`) and the `"usage": null` every other chunk then carries. The
  * client receives the stream it would have received without metering. Runtime-neutral.
  */
-import { indexOfBytes } from './usage-reader.js';
+import { concatBytes, indexOfBytes } from './usage-reader.js';
 
 /** The OpenAI-compatible endpoints whose streams `meterStreams` asks usage for. */
 const STREAM_USAGE_PATHS = [
@@ -152,19 +152,16 @@ export class UsageChunkStrip {
 
   /** What to send the client for `chunk`. */
   push(chunk: Uint8Array): Uint8Array {
-    let bytes = chunk;
-    if (this.#held.length > 0) {
-      bytes = new Uint8Array(this.#held.length + chunk.length);
-      bytes.set(this.#held, 0);
-      bytes.set(chunk, this.#held.length);
-    }
+    const bytes = this.#held.length > 0 ? concatBytes([this.#held, chunk]) : chunk;
     const complete = lastEventEnd(bytes);
     if (complete < bytes.length) {
       const rest = bytes.subarray(complete);
       if (rest.length > MAX_HELD_EVENT_BYTES) {
         // Too long to hold: let it through as it comes.
         this.#held = EMPTY;
-        return complete === 0 ? bytes : joined([this.#events(bytes.subarray(0, complete)), rest]);
+        return complete === 0
+          ? bytes
+          : concatBytes([this.#events(bytes.subarray(0, complete)), rest]);
       }
       // Copied: the relay may reuse the chunk's memory once it is sent.
       this.#held = rest.slice();
@@ -183,30 +180,18 @@ export class UsageChunkStrip {
   }
 
   #events(bytes: Uint8Array): Uint8Array {
-    let parts: Uint8Array[] | undefined;
+    const parts: Uint8Array[] = [];
     let changed = false;
     for (let start = 0; start < bytes.length; ) {
       const end = nextEventEnd(bytes, start);
       const event = bytes.subarray(start, end);
       const out = clientEvent(event);
       if (out !== event) changed = true;
-      if (out !== undefined) (parts ??= []).push(out);
+      if (out !== undefined) parts.push(out);
       start = end;
     }
     if (!changed) return bytes;
-    if (parts === undefined) return EMPTY;
-    return parts.length === 1 ? parts[0]! : joined(parts);
+    if (parts.length === 0) return EMPTY;
+    return concatBytes(parts);
   }
-}
-
-function joined(parts: readonly Uint8Array[]): Uint8Array {
-  let size = 0;
-  for (const part of parts) size += part.length;
-  const all = new Uint8Array(size);
-  let at = 0;
-  for (const part of parts) {
-    all.set(part, at);
-    at += part.length;
-  }
-  return all;
 }
