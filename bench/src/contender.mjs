@@ -16,6 +16,7 @@ import {
   FIXED_AUTHORIZATION,
   PREFIX,
   PROXY_PATH,
+  STREAM_USAGE,
   UPSTREAM_PATH,
 } from './workload.mjs';
 
@@ -42,7 +43,26 @@ async function fastifyApp() {
   return { app, server };
 }
 
-/** Contender builders: each returns `{server, tokenStats?}` (a `node:http` server, not listening). */
+/** Counts the streams metering reported: complete, with their usage (not the warm-up's JSON answers). */
+function streamCounter() {
+  const counter = {
+    events: 0,
+    onUsage: (event) => {
+      if (event.complete && event.totalTokens === STREAM_USAGE.total_tokens) counter.events++;
+    },
+  };
+  return counter;
+}
+
+/** The options of a metered contender: `onUsage` (counting) and `meterStreams`. */
+function meteredOptions(counter) {
+  return { apiKey: BENCH_API_KEY, baseUrl: upstream, meterStreams: true, onUsage: counter.onUsage };
+}
+
+/**
+ * Contender builders: each returns `{server, tokenStats?, usageEvents?}` (a `node:http` server,
+ * not listening).
+ */
 const builders = {
   /** Express + http-proxy-middleware, key injected in `on.proxyReq`. */
   async 'express-hpm'() {
@@ -114,6 +134,25 @@ const builders = {
     };
   },
 
+  /**
+   * `hono-ours` with metering on (`onUsage` counting events, `meterStreams`): the Fetch
+   * executor's metering path. A reference (`--only`).
+   */
+  async 'hono-ours-metered'() {
+    const { Hono } = await import('hono');
+    const { createAdaptorServer } = await import('@hono/node-server');
+    const { dashscopeToken } = await ours('@dashscope-token/hono');
+    const counter = streamCounter();
+    const middleware = dashscopeToken({ ...meteredOptions(counter), limits: false });
+    const app = new Hono();
+    app.use(middleware);
+    return {
+      server: createAdaptorServer({ fetch: app.fetch }),
+      tokenStats: () => middleware.handler.provider.stats(),
+      usageEvents: () => counter.events,
+    };
+  },
+
   /** Fastify + @dashscope-token/fastify (`app.register(dashscopeToken)`). */
   async 'fastify-ours'() {
     const { app, server } = await fastifyApp();
@@ -161,6 +200,22 @@ const builders = {
       limits: false,
     });
     return { server: http.createServer(handler), tokenStats: () => handler.provider.stats() };
+  },
+
+  /**
+   * node:http + createDashScopeHandler with usage metering on: `onUsage` (counting events) and
+   * `meterStreams` (streams ask upstream for usage, the usage chunk is taken out for the
+   * client), the heaviest metering path: every answer is read, every SSE event scanned.
+   */
+  async 'node-ours-metered'() {
+    const { createDashScopeHandler } = await ours('@dashscope-token/core');
+    const counter = streamCounter();
+    const handler = createDashScopeHandler({ ...meteredOptions(counter), limits: false });
+    return {
+      server: http.createServer(handler),
+      tokenStats: () => handler.provider.stats(),
+      usageEvents: () => counter.events,
+    };
   },
 
   /**
@@ -251,7 +306,7 @@ if (build === undefined) {
   console.error(`unknown contender ${name}; known: ${Object.keys(builders).join(', ')}`);
   process.exit(2);
 }
-const { server, tokenStats } = await build();
+const { server, tokenStats, usageEvents } = await build();
 server.keepAliveTimeout = 60_000;
 await new Promise((resolve) => server.listen(0, '127.0.0.1', resolve));
 const { port } = server.address();
@@ -267,6 +322,8 @@ serveParent(
       return { rss, heapUsed };
     },
     tokenStats: () => (tokenStats === undefined ? null : tokenStats()),
+    /** Usage events `onUsage` got so far (`null`: the contender does not meter). */
+    usageEvents: () => (usageEvents === undefined ? null : usageEvents()),
   },
   { url: `http://127.0.0.1:${port}`, path: PROXY_PATH, upstreamPath: UPSTREAM_PATH },
 );

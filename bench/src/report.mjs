@@ -245,6 +245,25 @@ export function report(results) {
         verdict(added <= 2),
       ]);
     }
+    for (const [offName, onName, label] of [
+      ['node-ours', 'node-ours-metered', 'node:http + core'],
+      ['hono-ours', 'hono-ours-metered', 'Hono + ours'],
+    ]) {
+      const off = sse.runs[offName];
+      const on = sse.runs[onName];
+      if (!direct || !on) continue;
+      const added = median(on.map((r, i) => r.delay.p50 - direct[i].delay.p50));
+      const more = off
+        ? `; ${ms(median(on.map((r, i) => r.delay.p50 - off[i].delay.p50)))} ms more than metering off`
+        : '';
+      const reported = on.reduce((n, r) => n + (r.usageEvents ?? 0), 0);
+      const streams = on.length * sse.streams;
+      targets.push([
+        `${label}, metering on: SSE added delay ≤ 2 ms per chunk (p50)`,
+        `${ms(added)} ms (usage reported for ${reported} of ${streams} streams${more})`,
+        verdict(added <= 2 && reported === streams),
+      ]);
+    }
   }
 
   const st = results.stampede;

@@ -41,9 +41,11 @@ const CONTENDERS = {
   'koa-ours': 'Koa + @dashscope-token/koa',
   'node-ours': 'node:http + createDashScopeHandler',
   'node-ours-limits': 'node:http + createDashScopeHandler, per-client limits on',
+  'node-ours-metered': 'node:http + createDashScopeHandler, metering on (onUsage, meterStreams)',
   // References, only with --only:
   'express-hello': 'Express 5 hello world (reference: no proxy at all)',
   'node-undici': 'bare undici Pool proxy on node:http (reference: no checks)',
+  'hono-ours-metered': 'Hono + @dashscope-token/hono, metering on (reference: the Fetch executor)',
 };
 const DEFAULT_CONTENDERS = [
   'direct',
@@ -56,6 +58,7 @@ const DEFAULT_CONTENDERS = [
   'koa-ours',
   'node-ours',
   'node-ours-limits',
+  'node-ours-metered',
 ];
 const ALL_PHASES = ['throughput', 'halfload', 'sse', 'stampede', 'token'];
 
@@ -88,7 +91,7 @@ if (flags.help) {
   --rounds N            rounds of every measurement (default 3; --quick 1)
   --duration S          seconds of every throughput run (default 5; --quick 1)
   --connections N       concurrent connections of the load generator (default 50)
-  --only a,b            contenders (default ${DEFAULT_CONTENDERS.join(',')}; also express-hello, node-undici)
+  --only a,b            contenders (default ${DEFAULT_CONTENDERS.join(',')}; also express-hello, node-undici, hono-ours-metered)
   --phases a,b          ${ALL_PHASES.join(',')} (default all)
   --out FILE            where the Markdown report goes (default RESULTS.md; --quick: RESULTS.quick.md)
   --json FILE           also write the raw results as JSON
@@ -365,12 +368,16 @@ async function main() {
       for (const name of rotate(names, r)) {
         sampleLoad();
         focus(name);
+        const usageBefore = await proxies[name]?.call('usageEvents');
         const run = await load.call('sse', {
           ...targets[name],
           headers: { ...targets[name].headers, accept: 'text/event-stream' },
           body: STREAM_REQUEST_BODY,
           streams: 50,
         });
+        // A metering contender: how many complete answers it reported (one per stream).
+        const usageAfter = await proxies[name]?.call('usageEvents');
+        if (typeof usageAfter === 'number') run.usageEvents = usageAfter - usageBefore;
         runs[name][r] = run;
         log(`  round ${r + 1} ${name}: chunk delay p50 ${run.delay.p50.toFixed(2)} ms`);
         await pause(100);

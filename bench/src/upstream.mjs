@@ -8,10 +8,13 @@
  *   precomputed small chat-completions JSON body once the request body is read; with
  *   `"stream": true` in the body, an SSE stream of `sseChunks` events `sseIntervalMs` apart, each
  *   carrying the monotonic time (`process.hrtime`, shared by every process on the machine) at
- *   which it was written, so that the client can measure the delay each chunk took.
+ *   which it was written, so that the client can measure the delay each chunk took. With
+ *   `"include_usage":true` too (what `meterStreams` adds), every event carries `"usage":null`
+ *   and a usage-only chunk comes before `[DONE]`, as Model Studio does.
  */
 import http from 'node:http';
 import { serveParent } from './ipc.mjs';
+import { STREAM_USAGE } from './workload.mjs';
 
 const COMPLETION = Buffer.from(
   JSON.stringify({
@@ -45,18 +48,20 @@ const UNAUTHORIZED = Buffer.from(
   JSON.stringify({ error: { message: 'bad key', type: 'invalid_request_error', code: 'x' } }),
 );
 const STREAM_MARK = Buffer.from('"stream":true');
+const USAGE_MARK = Buffer.from('"include_usage":true');
+const USAGE_CHUNK = `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","choices":[],"usage":${JSON.stringify(STREAM_USAGE)}}\n\n`;
 const CHAT_PATH = '/compatible-mode/v1/chat/completions';
 const TOKENS_PATH = '/api/v1/tokens';
 
 const config = { tokenDelayMs: 0, sseChunks: 20, sseIntervalMs: 20 };
 const stats = { mints: 0, requests: 0, unauthorized: 0, streams: 0, notFound: 0 };
 
-function sseEvent(i, stream) {
+function sseEvent(i, stream, usage) {
   // The write time goes last, taken right before the write.
-  return `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"token ${i} of the answer "}}],"i":${i},"s":${stream},"t":${process.hrtime.bigint()}}\n\n`;
+  return `data: {"id":"chatcmpl-bench","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"token ${i} of the answer "}}],${usage ? '"usage":null,' : ''}"i":${i},"s":${stream},"t":${process.hrtime.bigint()}}\n\n`;
 }
 
-function streamAnswer(res) {
+function streamAnswer(res, usage) {
   const stream = ++stats.streams;
   res.writeHead(200, SSE_HEADERS);
   res.flushHeaders();
@@ -66,11 +71,11 @@ function streamAnswer(res) {
       clearInterval(timer);
       return;
     }
-    res.write(sseEvent(i, stream));
+    res.write(sseEvent(i, stream, usage));
     i++;
     if (i >= config.sseChunks) {
       clearInterval(timer);
-      res.end('data: [DONE]\n\n');
+      res.end(usage ? `${USAGE_CHUNK}data: [DONE]\n\n` : 'data: [DONE]\n\n');
     }
   }, config.sseIntervalMs);
   res.on('close', () => clearInterval(timer));
@@ -112,11 +117,13 @@ const server = http.createServer((req, res) => {
       return;
     }
     let streamed = false;
+    let usage = false;
     req.on('data', (chunk) => {
       if (!streamed && chunk.indexOf(STREAM_MARK) >= 0) streamed = true;
+      if (!usage && chunk.indexOf(USAGE_MARK) >= 0) usage = true;
     });
     req.on('end', () => {
-      if (streamed) streamAnswer(res);
+      if (streamed) streamAnswer(res, usage);
       else {
         res.writeHead(200, COMPLETION_HEADERS);
         res.end(COMPLETION);

@@ -33,6 +33,9 @@ export const STREAM_REQUEST_BODY = JSON.stringify({
   stream: true,
 });
 
+/** The usage the bench upstream reports at the end of a stream that asked for it (`include_usage`). */
+export const STREAM_USAGE = { prompt_tokens: 38, completion_tokens: 20, total_tokens: 58 };
+
 /** Request headers of the load generator (clients of a proxy send no key). */
 export const CLIENT_HEADERS = {
   'content-type': 'application/json',

@@ -2,21 +2,11 @@
  * Request bodies as Web streams: read whole within a limit, or streamed through a limit; a
  * body of unknown length is held in memory when it turns out small enough to be replayed.
  */
+import { concatBytes } from '@dashscope-token/core/neutral';
 
 /** A request body over the limit: answered 413. */
 export class BodyTooLargeError extends Error {
   override readonly name = 'BodyTooLargeError';
-}
-
-function concat(chunks: readonly Uint8Array[], size: number): Uint8Array {
-  if (chunks.length === 1) return chunks[0]!;
-  const out = new Uint8Array(size);
-  let at = 0;
-  for (const chunk of chunks) {
-    out.set(chunk, at);
-    at += chunk.byteLength;
-  }
-  return out;
 }
 
 /** What {@link readUpTo} found: the whole body, or its start and the rest still to read. */
@@ -60,7 +50,7 @@ export async function readUpTo(
     for (;;) {
       const { done, value } = await reader.read();
       if (timedOut) throw new BodyTimeoutError();
-      if (done) return { done: true, bytes: concat(head, size) };
+      if (done) return { done: true, bytes: concatBytes(head) };
       size += value.byteLength;
       if (size > limit) {
         reader.cancel().catch(() => {});

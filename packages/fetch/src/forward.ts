@@ -109,7 +109,10 @@ export function relay(
 ): Response {
   const { headers } = relayHeaders(upstream, cors);
   const source = upstream.body;
-  meter?.answer(upstream.status, (name) => upstream.headers.get(name) ?? undefined);
+  // fetch decoded the body already: the meter reads it as it is relayed, whatever its encoding was.
+  meter?.answer(upstream.status, (name) =>
+    name === 'content-encoding' ? undefined : (upstream.headers.get(name) ?? undefined),
+  );
   if (source === null || isBodyless(upstream.status, method)) {
     source?.cancel().catch(() => {});
     meter?.end(true);

@@ -195,3 +195,17 @@ export async function rawViaRequest(transport: typeof fetch, raw: string): Promi
   transcript.push(text);
   return { status: response.status, text };
 }
+
+/** An OpenAI-compatible chat body for qwen-plus with one user message. */
+export function chatBody(prompt: string, extra: Record<string, unknown> = {}) {
+  return { model: 'qwen-plus', messages: [{ role: 'user', content: prompt }], ...extra };
+}
+
+/** A native generation body for qwen-plus with one user message, incremental output. */
+export function generationBody(prompt: string) {
+  return {
+    model: 'qwen-plus',
+    input: { messages: [{ role: 'user', content: prompt }] },
+    parameters: { incremental_output: true },
+  };
+}

@@ -6,9 +6,7 @@
  */
 import { randomUUID } from 'node:crypto';
 import {
-  DEFAULT_EMULATOR_ACCESS_KEY,
   DEFAULT_EMULATOR_API_KEY,
-  DEFAULT_EMULATOR_EAS_REGION,
   DEFAULT_EMULATOR_EAS_SERVICE,
   type Emulator,
   startEmulator,
@@ -25,14 +23,16 @@ import {
   TOKEN_TTL,
 } from '../fixtures/matrix-app.mjs';
 import {
+  chatBody,
   chunkReader,
+  generationBody,
   nodeRequest,
   postJson,
   rawRequest,
   recordingFetchVia,
   transcript,
 } from './client.js';
-import { type RunningServer, SERVER_KINDS } from './servers.js';
+import { type RunningServer, SERVER_KINDS, startKind } from './servers.js';
 
 /** Tenant `a`'s key (the emulator's default key). */
 const KEY_A = DEFAULT_EMULATOR_API_KEY;
@@ -57,18 +57,6 @@ const EAS_INSTANCE = 'emulator-llm-7b56869574-44nq9';
 /** A unique prompt, to find the request it caused among the emulator's recorded ones. */
 function marker(): string {
   return `marker-${randomUUID()}`;
-}
-
-function chatBody(prompt: string, extra: Record<string, unknown> = {}) {
-  return { model: 'qwen-plus', messages: [{ role: 'user', content: prompt }], ...extra };
-}
-
-function generationBody(prompt: string) {
-  return {
-    model: 'qwen-plus',
-    input: { messages: [{ role: 'user', content: prompt }] },
-    parameters: { incremental_output: true },
-  };
 }
 
 /** The one upstream request whose body contains `mark`. */
@@ -107,15 +95,7 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
   }
 
   beforeAll(async () => {
-    server = await kind.start({
-      baseUrl: emulator.url,
-      keyA: KEY_A,
-      paiEas: {
-        region: DEFAULT_EMULATOR_EAS_REGION,
-        credentials: DEFAULT_EMULATOR_ACCESS_KEY,
-        service: EAS_SERVICE,
-      },
-    });
+    server = await startKind(kind, emulator.url);
   });
 
   afterAll(async () => {

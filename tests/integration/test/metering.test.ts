@@ -6,16 +6,14 @@
 import { randomUUID } from 'node:crypto';
 import type { UsageEvent } from '@dashscope-token/core';
 import {
-  DEFAULT_EMULATOR_ACCESS_KEY,
   DEFAULT_EMULATOR_API_KEY,
-  DEFAULT_EMULATOR_EAS_REGION,
   DEFAULT_EMULATOR_EAS_SERVICE,
   type Emulator,
   startEmulator,
 } from '@dashscope-token/emulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { chunkReader, postJson, recordingFetchVia } from './client.js';
-import { type RunningServer, SERVER_KINDS } from './servers.js';
+import { chatBody, chunkReader, generationBody, postJson, recordingFetchVia } from './client.js';
+import { type RunningServer, SERVER_KINDS, startKind } from './servers.js';
 
 const KEY_A = DEFAULT_EMULATOR_API_KEY;
 const CHAT = '/compatible-mode/v1/chat/completions';
@@ -31,18 +29,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await emulator?.close();
 });
-
-function chatBody(prompt: string, extra: Record<string, unknown> = {}) {
-  return { model: 'qwen-plus', messages: [{ role: 'user', content: prompt }], ...extra };
-}
-
-function generationBody(prompt: string) {
-  return {
-    model: 'qwen-plus',
-    input: { messages: [{ role: 'user', content: prompt }] },
-    parameters: { incremental_output: true },
-  };
-}
 
 /** What differs between two answers to the same request: ids and timestamps. */
 function normalised(stream: string): string {
@@ -76,15 +62,7 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
   }
 
   beforeAll(async () => {
-    server = await kind.start({
-      baseUrl: emulator.url,
-      keyA: KEY_A,
-      paiEas: {
-        region: DEFAULT_EMULATOR_EAS_REGION,
-        credentials: DEFAULT_EMULATOR_ACCESS_KEY,
-        service: EAS_SERVICE,
-      },
-    });
+    server = await startKind(kind, emulator.url);
   });
 
   afterAll(async () => {
@@ -93,8 +71,13 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
 
   it('reports an OpenAI-compatible JSON answer as the answer counted it, for whom authorize named', async () => {
     const u = user();
-    const res = await u.post(`/metered/dashscope${CHAT}`, chatBody(u.id));
+    const res = await u.post(`/metered/dashscope${CHAT}`, chatBody(u.id), {
+      'accept-encoding': 'gzip, br',
+    });
     expect(res.status).toBe(200);
+    // Asked for uncompressed, to be read as it passes.
+    const upstream = emulator.requests.filter((r) => r.body.includes(u.id));
+    expect(upstream.map((r) => r.headers['accept-encoding'])).toEqual(['identity']);
     const answer = (await res.json()) as {
       usage: { prompt_tokens: number; completion_tokens: number; total_tokens: number };
     };
@@ -224,6 +207,28 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
     // Upstream was asked for it.
     const upstream = emulator.requests.filter((r) => r.body.includes(`same prompt ${kind.name}`));
     expect(upstream.map((r) => r.body.includes('"include_usage":true'))).toEqual([false, true]);
+  });
+
+  it('meterStreams behind a body parser: the same stream for the client, the usage reported', async () => {
+    const u = user();
+    const body = chatBody(`parsed prompt ${kind.name}`, { stream: true });
+    const plain = await (await u.post(`/metered/dashscope${CHAT}`, body)).text();
+    const stripped = await (await u.post(`/metered-parsed/dashscope${CHAT}`, body)).text();
+    expect(normalised(stripped)).toBe(normalised(plain));
+    const [event] = await u.events();
+    expect(event!.totalTokens).toBeGreaterThan(0);
+  });
+
+  it('reports a stream upstream cut as incomplete, with its running usage', async () => {
+    const u = user();
+    emulator.fault('generation', { type: 'stream-cut', afterChunks: 2 });
+    const res = await u.post(`/metered/dashscope${GENERATION}`, generationBody(u.id), {
+      'x-dashscope-sse': 'enable',
+    });
+    await res.text().catch(() => '');
+    const [event] = await u.events();
+    expect(event).toMatchObject({ route: 'native', complete: false });
+    expect(event!.outputTokens).toBeGreaterThan(0);
   });
 
   it('reports a stream the client cut as incomplete, with the usage seen before the cut', async () => {

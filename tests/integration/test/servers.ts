@@ -11,6 +11,12 @@ import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { createDashScopeHandler, type UsageEvent } from '@dashscope-token/core';
+import {
+  DEFAULT_EMULATOR_ACCESS_KEY,
+  DEFAULT_EMULATOR_API_KEY,
+  DEFAULT_EMULATOR_EAS_REGION,
+  DEFAULT_EMULATOR_EAS_SERVICE,
+} from '@dashscope-token/emulator';
 import { dashscopeToken as expressDashscope } from '@dashscope-token/express';
 import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
 import { createFetchHandler } from '@dashscope-token/fetch';
@@ -442,6 +448,22 @@ function runtimeKind(runtime: Runtime): ServerKind {
       };
     },
   };
+}
+
+/**
+ * Starts `kind` in front of the emulator at `emulatorUrl` (tenant `a`'s key, the emulated
+ * PAI-EAS service with the emulator's default AccessKey), as every matrix suite does.
+ */
+export function startKind(kind: ServerKind, emulatorUrl: string): Promise<RunningServer> {
+  return kind.start({
+    baseUrl: emulatorUrl,
+    keyA: DEFAULT_EMULATOR_API_KEY,
+    paiEas: {
+      region: DEFAULT_EMULATOR_EAS_REGION,
+      credentials: DEFAULT_EMULATOR_ACCESS_KEY,
+      service: DEFAULT_EMULATOR_EAS_SERVICE,
+    },
+  });
 }
 
 /** Every server kind of the matrix. */

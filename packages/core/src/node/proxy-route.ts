@@ -232,11 +232,14 @@ export async function handleProxyRoute<Ctx>(
     return;
   }
 
+  // A metered answer is asked for uncompressed (as the Fetch executor always does): its usage
+  // is read as it passes.
   const headers = completeUpstreamHeaders(
     plan,
     bodyLength,
     streaming,
     bearer(proxy.memo, token.token),
+    metered,
   );
   await forwardRecovering(
     res,
@@ -371,7 +374,7 @@ async function proxyToService<Ctx>(
     if (body !== null && !Buffer.isBuffer(body)) body.destroy();
     return;
   }
-  const base = completeUpstreamHeaders(plan, bodyLength, streaming, '');
+  const base = completeUpstreamHeaders(plan, bodyLength, streaming, '', meter !== undefined);
   const headers = withServiceToken(base, grant.token);
   const method = req.method ?? 'GET';
   await forwardRecovering(

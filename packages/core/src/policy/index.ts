@@ -129,6 +129,7 @@ export { Metering, usageIdentity } from './usage.js';
 export type { AnswerUsage, UsageCounts, UsageReader } from './usage-reader.js';
 export {
   answerUsage,
+  concatBytes,
   MAX_JSON_USAGE_BYTES,
   MAX_SSE_LINE_BYTES,
   usageCounts,

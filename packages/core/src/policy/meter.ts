@@ -139,6 +139,9 @@ export class AnswerMeter<Ctx> implements RelayMeter {
     this.#status = status;
     this.#requestId = header('x-request-id') ?? header('x-dashscope-request-id');
     if (status < 200 || status >= 300) return;
+    // Asked for uncompressed; an answer compressed all the same cannot be read on the side.
+    const encoding = header('content-encoding');
+    if (encoding !== undefined && encoding.toLowerCase() !== 'identity') return;
     const contentType = header('content-type');
     this.#reader = usageReader(contentType);
     if (this.#stripStream && contentType?.toLowerCase().startsWith('text/event-stream')) {

@@ -216,20 +216,29 @@ export interface SharedHandlerOptions<Ctx> extends EndpointOptions, HandlerCache
   limits?: false | LimitsOptions<Ctx>;
   /**
    * Called once per proxied answer that carries usage (JSON answers of both dialects, native
-   * and OpenAI-compatible SSE, embeddings) and per WebSocket task or realtime response, after
-   * it ended, with who spent what: identity, key hash (never the key), route, model, token
-   * counts, request id, status, duration and whether the answer was complete. Usage is read as
-   * the answer passes; nothing is held back or changed for the client. A throw or a rejected
-   * promise is logged (`error`) and ignored.
-   * @default undefined (no metering)
+   * and OpenAI-compatible SSE, embeddings, image and speech tasks) and per WebSocket task or
+   * realtime response, when it ended, with who spent what: identity (like the per-client
+   * limits), key hash (never the key), route, model, token counts, request id, status, duration
+   * and `complete`. Usage is read as the answer passes: nothing is held back or changed for the
+   * client (a JSON answer is kept up to 1 MiB to be parsed at its end; SSE is scanned line by
+   * line). A cut 2xx answer is reported with `complete: false` and the last usage seen (native
+   * streams: the running totals; otherwise none). A throw or a rejected promise is logged
+   * (`error`) and ignored. See the README's "Usage metering".
+   * @default undefined (no metering: no answer is read)
    */
   onUsage?: UsageHook<Ctx>;
   /**
-   * Meter streams whose client did not ask for usage: OpenAI-compatible streaming requests get
-   * `stream_options.include_usage: true` added to the body forwarded upstream, and the extra
-   * usage chunk that brings is removed from what the client receives. Costs reading such
-   * request bodies whole (up to `proxy.maxBodyBytes`) and holding back each SSE event until its
-   * end (never across events). Native SSE always carries usage and is not changed.
+   * Meter OpenAI-compatible streams whose client did not ask for usage: a streaming
+   * `POST /compatible-mode/v1/chat/completions` (or `/completions`) without
+   * `stream_options.include_usage` gets `stream_options: {include_usage: true}` added to the
+   * body forwarded upstream, and what that changes in the stream (the usage-only chunk, and the
+   * `"usage": null` of every other chunk) is taken out again: the client receives what it would
+   * have without metering. The trade-off: such bodies are read whole (up to
+   * `proxy.maxBodyBytes`, within `proxy.bodyReadTimeoutMs`) and re-serialised instead of
+   * streamed, and each SSE event is relayed once complete (an event split over network chunks
+   * waits for its end; never for the next event; one over 1 MiB passes unstripped). Native SSE
+   * always carries usage and is not changed; PAI-EAS calls are not changed. Only with `onUsage`
+   * (or the handler's own budgets or telemetry) listening.
    * @default false
    */
   meterStreams?: boolean;

@@ -6,18 +6,20 @@
  * answers and Server-Sent Events (OpenAI-compatible: the usage chunk of
  * `stream_options.include_usage`; native: the running usage of the last event). Runtime-neutral.
  */
+import type { UsageEvent } from './usage.js';
 
 /** What an answer consumed, as upstream reported it (see `UsageEvent` for each field). */
-export interface UsageCounts {
-  inputTokens: number | undefined;
-  outputTokens: number | undefined;
-  totalTokens: number | undefined;
-  cachedTokens?: number;
-  reasoningTokens?: number;
-  imageCount?: number;
-  audioSeconds?: number;
-  characters?: number;
-}
+export type UsageCounts = Pick<
+  UsageEvent,
+  | 'inputTokens'
+  | 'outputTokens'
+  | 'totalTokens'
+  | 'cachedTokens'
+  | 'reasoningTokens'
+  | 'imageCount'
+  | 'audioSeconds'
+  | 'characters'
+>;
 
 /** What a reader found in one answer. */
 export interface AnswerUsage {

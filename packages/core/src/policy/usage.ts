@@ -29,7 +29,10 @@ export interface UsageEvent {
    * `id` `authorize` returned, else the client's address.
    */
   identity: string;
-  /** A hash of the permanent key the call was made with (16 hex digits; never the key). */
+  /**
+   * A hash of the permanent key the call was made with (16 hex digits; never the key); for a
+   * PAI-EAS service call, of `pai-eas:{service}`.
+   */
   keyHash: string;
   /** Which API answered. */
   route: UsageRoute;
@@ -61,7 +64,11 @@ export interface UsageEvent {
   status: number;
   /** Milliseconds from the request's arrival to the answer's end. */
   durationMs: number;
-  /** Whether the answer (or stream) ended normally; `false` when it was cut (client gone, upstream reset). */
+  /**
+   * Whether the answer (or stream) ended normally; `false` when it was cut (client gone,
+   * upstream reset, a timeout). A cut answer carries the last usage seen before the cut (the
+   * running totals of a native stream), or none (`undefined` counts).
+   */
   complete: boolean;
 }
 
