@@ -14,6 +14,7 @@ import {
 import { dashscopeToken } from '@dashscope-token/express';
 import { createPaiEas } from '@dashscope-token/pai-eas';
 import express from 'express';
+import { usagePanel } from './usage.mjs';
 
 const host = '127.0.0.1';
 const port = Number(process.env.PORT || 3000);
@@ -93,9 +94,16 @@ const isOperator = (req) =>
     .split(/;\s*/)
     .includes(OPERATOR_COOKIE);
 
+// The page's usage panel: every metered answer, added up by model (GET /usage).
+const usage = usagePanel();
+
 // In a real app, add `authorize: (req) => Boolean(req.user)` so that only your users get keys.
 const dashscope = dashscopeToken({
   ...endpoint,
+  onUsage: usage.onUsage,
+  // The page streams without `stream_options.include_usage`: ask Model Studio for it anyway
+  // (the extra usage chunk is removed from what the page receives).
+  meterStreams: true,
   tokenRoute: { expireInSeconds: tokenTtl, minValiditySeconds: minValidity },
   // POST /dashscope/pai-eas/workbench and /dashscope/pai-eas/services/{service}/…
   paiEas: createPaiEas({
@@ -121,6 +129,12 @@ app.get('/config.json', (req, res) => {
     paiEas: { ...eas, operator: isOperator(req) },
   });
 });
+
+// Tokens by model, requests and mints since the server started. Never a key.
+app.get(
+  '/usage',
+  usage.handler(() => dashscope.handler.stats()),
+);
 
 // Offline only: make the emulator fail the next chat call, to see how the page reports it.
 const simulations = {

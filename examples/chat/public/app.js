@@ -23,6 +23,9 @@ const ui = {
   instance: $('instance'),
   openWorkbench: $('open-workbench'),
   workbenchStatus: $('workbench-status'),
+  usageModels: $('usage-models'),
+  usageRequests: $('usage-requests'),
+  usageMints: $('usage-mints'),
 };
 
 let config; // { mode: 'emulator' | 'model-studio', directBaseUrl, model, refreshBeforeSeconds }
@@ -72,6 +75,8 @@ async function start() {
   ui.instance.value = eas.instance;
   ui.operator.checked = eas.operator;
   ui.send.disabled = false;
+  refreshUsage();
+  setInterval(refreshUsage, USAGE_POLL_MS);
   for (const radio of document.querySelectorAll('input[name="mode"]')) {
     radio.addEventListener('change', () => setMode(radio.value));
     if (radio.checked) setMode(radio.value);
@@ -218,6 +223,7 @@ async function send(text) {
     if (!ui.message.value) ui.message.value = text; // easy to send again
   } finally {
     setBusy(false);
+    refreshUsage();
   }
 }
 
@@ -376,6 +382,42 @@ function setBusy(value) {
 }
 
 // Offline only: make the emulator fail the next chat call.
+// ---- usage panel ----------------------------------------------------------------------------
+
+/** How often the panel asks the server for its usage (also after every answer). */
+const USAGE_POLL_MS = 5000;
+
+/** Fetches GET /usage (tokens by model, requests, mints since the server started) and shows it. */
+async function refreshUsage() {
+  let usage;
+  try {
+    const res = await fetch('/usage', { cache: 'no-store' });
+    if (!res.ok) return;
+    usage = await res.json();
+  } catch {
+    return; // the server is gone: the banner says so on the next call
+  }
+  ui.usageRequests.textContent = String(usage.requests);
+  ui.usageMints.textContent = String(usage.mints);
+  if (usage.models.length === 0) return;
+  const rows = usage.models.map((m) => {
+    const tr = document.createElement('tr');
+    tr.dataset.model = m.model;
+    const name = document.createElement('th');
+    name.scope = 'row';
+    name.textContent = m.model;
+    const requests = document.createElement('td');
+    requests.textContent = String(m.requests);
+    const tokens = document.createElement('td');
+    tokens.className = 'tokens';
+    tokens.textContent = String(m.totalTokens);
+    tokens.title = `${m.inputTokens} in, ${m.outputTokens} out`;
+    tr.append(name, requests, tokens);
+    return tr;
+  });
+  ui.usageModels.tBodies[0].replaceChildren(...rows);
+}
+
 ui.simulate.addEventListener('click', async (event) => {
   const button = event.target instanceof HTMLButtonElement ? event.target : undefined;
   if (!button?.dataset.kind) return;

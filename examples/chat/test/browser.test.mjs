@@ -290,6 +290,27 @@ describe.skipIf(!haveChromium)(
       );
     });
 
+    test('the usage panel shows the tokens of each chat through the proxy going up, by model', async () => {
+      await page.getByRole('radio', { name: /Through the proxy/ }).check();
+      const number = async (locator) => Number(await locator.textContent({ timeout: 1000 }));
+      const tokens = page.locator('#usage-models tr[data-model="qwen-plus"] .tokens');
+      const requests = page.locator('#usage-requests');
+      // The chats through the proxy so far are counted already.
+      await expect.poll(() => number(tokens).catch(() => 0)).toBeGreaterThan(0);
+      const before = { tokens: await number(tokens), requests: await number(requests) };
+
+      const result = await sendAndWatch('How many tokens was that?');
+      expectStreamed(result, 'How many tokens was that?');
+      await expect.poll(() => number(tokens)).toBeGreaterThan(before.tokens);
+      expect(await number(requests)).toBeGreaterThan(before.requests);
+      expect(await number(page.locator('#usage-mints'))).toBeGreaterThan(0);
+      // The panel shows what the server metered.
+      const usage = await (await fetch(`${demo.url}/usage`)).json();
+      const row = usage.models.find((m) => m.model === 'qwen-plus');
+      expect(await number(tokens)).toBe(row.totalTokens);
+      expect(row.totalTokens).toBe(row.inputTokens + row.outputTokens);
+    });
+
     test('the permanent key is nowhere the browser can see; a screenshot is saved', async () => {
       const seen = [];
       for (const r of await Promise.all(responses)) {

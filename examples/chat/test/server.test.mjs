@@ -140,3 +140,50 @@ test('with DASHSCOPE_API_KEY it uses Model Studio at the configured host, and ne
     JSON.stringify(config) + JSON.stringify(answer) + output.stdout + output.stderr,
   ).not.toContain(DEFAULT_EMULATOR_API_KEY);
 });
+
+test('GET /usage adds up the usage of the chats through the proxy, by model, with the mints', async () => {
+  const { url } = await demo();
+  const empty = await fetch(`${url}/usage`);
+  expect(empty.headers.get('cache-control')).toBe('no-store');
+  const before = await empty.json();
+  expect(before).toEqual({
+    since: expect.stringMatching(/^\d{4}-\d\d-\d\dT/),
+    requests: 0,
+    mints: 0,
+    models: [],
+  });
+  const chat = async (stream) => {
+    const res = await fetch(`${url}/dashscope/compatible-mode/v1/chat/completions`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({
+        model: 'qwen-plus',
+        stream,
+        messages: [{ role: 'user', content: 'hi' }],
+      }),
+    });
+    return stream ? res.text() : res.json();
+  };
+  const answer = await chat(false);
+  // A stream whose client did not ask for usage is metered too (meterStreams), and the page
+  // does not see the extra usage chunk.
+  const streamed = await chat(true);
+  expect(streamed).not.toContain('"usage"');
+  // Usage is reported as each answer ends, which may be a moment after the client has it.
+  const usage = async () => (await fetch(`${url}/usage`)).json();
+  await expect.poll(async () => (await usage()).requests).toBe(2);
+  expect(await usage()).toMatchObject({
+    since: before.since,
+    requests: 2,
+    mints: 1,
+    models: [
+      {
+        model: 'qwen-plus',
+        requests: 2,
+        inputTokens: 2 * answer.usage.prompt_tokens,
+        outputTokens: 2 * answer.usage.completion_tokens,
+        totalTokens: 2 * answer.usage.total_tokens,
+      },
+    ],
+  });
+});

@@ -261,6 +261,52 @@ describe('WebSocket /api-ws/v1/realtime', () => {
     conn.ws.close();
   });
 
+  it('answers response.create with a response whose response.done carries the usage', async () => {
+    const emulator = await start();
+    const conn = await open(wsUrl(emulator.url, REALTIME), { headers: bearer() });
+    await conn.next(); // session.created
+    const item = {
+      type: 'conversation.item.create',
+      item: { type: 'message', role: 'user', content: [{ type: 'input_text', text: 'hi there' }] },
+    };
+    conn.ws.send(JSON.stringify(item));
+    // One second of pcm16 audio at 16 kHz: 25 input tokens.
+    const audio = Buffer.alloc(32_000).toString('base64');
+    conn.ws.send(JSON.stringify({ type: 'input_audio_buffer.append', audio }));
+    expect((await conn.take(2)).map((r) => (r.json as { type: string }).type)).toEqual([
+      'conversation.item.create',
+      'input_audio_buffer.append',
+    ]);
+    conn.ws.send(JSON.stringify({ type: 'response.create' }));
+    const events = (await conn.take(4)).map((r) => r.json as Record<string, unknown>);
+    expect(events.map((e) => e.type)).toEqual([
+      'response.created',
+      'response.text.delta',
+      'response.text.done',
+      'response.done',
+    ]);
+    expect(events[2]).toMatchObject({ text: 'Emulated reply to: hi there' });
+    expect(events[3]).toMatchObject({
+      response: {
+        id: 'resp_1',
+        status: 'completed',
+        usage: {
+          input_tokens: 27,
+          output_tokens: 5,
+          total_tokens: 32,
+          input_tokens_details: { text_tokens: 2, audio_tokens: 25 },
+        },
+      },
+    });
+    // The input is spent: the next response has none.
+    conn.ws.send(JSON.stringify({ type: 'response.create' }));
+    const next = (await conn.take(4))[3]?.json;
+    expect(next).toMatchObject({
+      response: { id: 'resp_2', usage: { input_tokens: 0, output_tokens: 2, total_tokens: 2 } },
+    });
+    conn.ws.close();
+  });
+
   it('needs a model in the query', async () => {
     const emulator = await start();
     const refusal = await refused(wsUrl(emulator.url, '/api-ws/v1/realtime'), {

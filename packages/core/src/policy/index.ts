@@ -160,3 +160,5 @@ export {
 export type { UpgradeFacts, UpgradePlan } from './websocket.js';
 export { planUpgrade, upstreamHandshakeHeaders, withoutCredentialParams } from './websocket.js';
 export type { WebSocketConfig, WebSocketSettings } from './websocket-config.js';
+export type { WebSocketApi, WebSocketUsageSession } from './websocket-usage.js';
+export { MAX_USAGE_MESSAGE_BYTES, WebSocketUsageMeter } from './websocket-usage.js';

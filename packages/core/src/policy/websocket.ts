@@ -155,8 +155,18 @@ export type UpgradePlan =
   | { kind: 'outside' }
   /** Ours, refused with this HTTP answer. */
   | { kind: 'refuse'; answer: ErrorAnswer }
-  /** Admit (authorize, key), then connect to `upstreamUrl` offering `protocols`. */
-  | { kind: 'connect'; upstreamUrl: string; protocols: string[] };
+  /**
+   * Admit (authorize, key), then connect to `upstreamUrl` offering `protocols`. `path` is the
+   * WebSocket path after the prefix (`/api-ws/v1/inference`, …), `model` the URL's `model`
+   * query parameter (the realtime API's model), if any.
+   */
+  | {
+      kind: 'connect';
+      upstreamUrl: string;
+      protocols: string[];
+      path: string;
+      model: string | undefined;
+    };
 
 const OUTSIDE: UpgradePlan = Object.freeze({ kind: 'outside' });
 
@@ -206,6 +216,8 @@ export function planUpgrade<Ctx, Req>(
     kind: 'connect',
     upstreamUrl: `${ws.upstreamBase}${path}${query === '' ? '' : `?${query}`}`,
     protocols: handshake.protocols,
+    path,
+    model: query === '' ? undefined : (new URLSearchParams(query).get('model') ?? undefined),
   };
 }
 

@@ -11,7 +11,8 @@ import { WebSocketServer } from 'ws';
 import { boundAdmission, obtainToken, tokenAfterUnauthorized } from '../../policy/admission.js';
 import { type ErrorAnswer, failureAnswer, INTERNAL_ERROR } from '../../policy/answers.js';
 import type { HandlerConfig } from '../../policy/config.js';
-import { admitWithinLimits } from '../../policy/limits.js';
+import { admitWithinLimits, type ClientFacts } from '../../policy/limits.js';
+import { usageIdentity } from '../../policy/usage.js';
 import {
   planUpgrade,
   refusedMessageModel,
@@ -21,6 +22,7 @@ import {
 import type { WebSocketConfig } from '../../policy/websocket-config.js';
 import type { TokenProvider } from '../../types.js';
 import type { DashScopeHandler } from '../types.js';
+import { meterSession, type SessionObserver } from './metering.js';
 import { refuseUpgrade } from './refuse.js';
 import { type Relay, relay } from './relay.js';
 import type { HandleUpgradeOptions } from './types.js';
@@ -120,10 +122,11 @@ export function createWebSocketProxy<Ctx>(
     req: IncomingMessage,
     socket: Duplex,
     head: Buffer,
-    url: string,
-    protocols: readonly string[],
+    plan: { upstreamUrl: string; protocols: readonly string[]; path: string; model?: string },
     handleOptions: HandleUpgradeOptions<Ctx> | undefined,
   ): Promise<void> {
+    const url = plan.upstreamUrl;
+    const protocols = plan.protocols;
     const controller = new AbortController();
     pending.add(controller);
     const onGone = () => controller.abort();
@@ -175,10 +178,8 @@ export function createWebSocketProxy<Ctx>(
       } else ctx = req as unknown as Ctx;
       if (controller.signal.aborted) return fail(undefined);
 
-      let admission = admitWithinLimits(config, 'websocket', ctx, {
-        address: req.socket.remoteAddress,
-        headers: req.headers,
-      });
+      const client: ClientFacts = { address: req.socket.remoteAddress, headers: req.headers };
+      let admission = admitWithinLimits(config, 'websocket', ctx, client);
       if (admission instanceof Promise) {
         admission = await boundAdmission(config, admission, controller.signal);
       }
@@ -229,6 +230,23 @@ export function createWebSocketProxy<Ctx>(
       }
 
       const upstream = outcome.ws;
+      const admitted = admission;
+      const observe = (): SessionObserver | undefined => {
+        const metering = config.metering;
+        if (!metering.active) return undefined;
+        let identity: string;
+        try {
+          identity = usageIdentity(config.limits, ctx, admitted, client);
+        } catch {
+          identity = 'unknown';
+        }
+        const keyHash = metering.keyHash(apiKey);
+        return meterSession(
+          metering,
+          { identity, keyHash, path: plan.path, model: plan.model },
+          ctx,
+        );
+      };
       if (settled || controller.signal.aborted || closed || socket.destroyed) {
         upstream.terminate();
         return fail(undefined);
@@ -256,6 +274,7 @@ export function createWebSocketProxy<Ctx>(
               ? undefined
               : (text: string) => refusedMessageModel(allowModels, text),
           idleTimeoutMs: settings.idleTimeoutMs,
+          observe: observe(),
           onEnd: () => {
             counters.open -= 1;
             sessions.delete(session);
@@ -296,7 +315,7 @@ export function createWebSocketProxy<Ctx>(
         return true;
       }
       counters.connecting += 1;
-      void setUp(ws, req, socket, head, plan.upstreamUrl, plan.protocols, handleOptions);
+      void setUp(ws, req, socket, head, plan, handleOptions);
       return true;
     },
     stats() {

@@ -13,6 +13,7 @@ import {
   WS_CLOSE_SESSION_LIMIT,
   WS_CLOSE_UPSTREAM_LOST,
 } from './close-codes.js';
+import type { SessionObserver } from './metering.js';
 
 export interface RelayOptions {
   /** Pause reading one side once this many bytes wait to be written to the other. */
@@ -30,6 +31,11 @@ export interface RelayOptions {
    * client is closed with 1008 and that reason, Model Studio with 1000).
    */
   inspectClient?: ((text: string) => string | undefined) | undefined;
+  /**
+   * Sees each message after it was passed on (usage metering), and the session's end (before
+   * `onEnd`); absent when nothing meters.
+   */
+  observe?: SessionObserver | undefined;
   /** Called once, when both sides are closed. */
   onEnd: () => void;
 }
@@ -104,6 +110,7 @@ class Pipe {
     readonly to: WebSocket,
     readonly highWater: number,
     inspect?: (data: RawData) => boolean,
+    observe?: (data: RawData, isBinary: boolean) => void,
   ) {
     const lowWater = Math.floor(highWater / 4);
     const onSent = () => {
@@ -123,6 +130,7 @@ class Pipe {
         this.paused = true;
         from.pause();
       }
+      observe?.(data, isBinary);
     });
     from.on('pong', () => {
       this.alive = true;
@@ -148,6 +156,7 @@ class Pipe {
  */
 export function relay(client: WebSocket, upstream: WebSocket, options: RelayOptions): Relay {
   const inspectClient = options.inspectClient;
+  const observe = options.observe;
   const up = new Pipe(
     client,
     upstream,
@@ -167,8 +176,9 @@ export function relay(client: WebSocket, upstream: WebSocket, options: RelayOpti
           }
           return false;
         },
+    observe?.client,
   );
-  const down = new Pipe(upstream, client, options.maxBufferedBytes);
+  const down = new Pipe(upstream, client, options.maxBufferedBytes, undefined, observe?.upstream);
   let clientClosed = false;
   let upstreamClosed = false;
   /** Set once the proxy decided how to close both sides; later close events are not relayed. */
@@ -186,6 +196,7 @@ export function relay(client: WebSocket, upstream: WebSocket, options: RelayOpti
     if (!clientClosed || !upstreamClosed) return;
     clearInterval(pingTimer);
     clearTimeout(limitTimer);
+    observe?.end();
     ended?.();
     options.onEnd();
   };
