@@ -12,6 +12,7 @@ import {
   completeUpstreamHeaders,
   createHandlerProviders,
   createTokenProvider,
+  type DiagnosticsRequest,
   type ErrorAnswer,
   type ErrorDialect,
   errorAnswer,
@@ -32,6 +33,7 @@ import {
   planRequest,
   proxyTokenCall,
   type ReadBody,
+  requestRouteKind,
   resolveHandlerConfig,
   serviceFailureAnswer,
   serviceGrant,
@@ -45,6 +47,13 @@ import {
   withServiceToken,
 } from '@dashscope-token/core/neutral';
 import { toResponse } from './answer.js';
+
+/** The request telemetry tracks, while a channel has a subscriber. */
+interface RequestTrace {
+  request?: DiagnosticsRequest | undefined;
+  ctx?: unknown;
+}
+
 import { BodyTimeoutError, BodyTooLargeError, limitedStream, readUpTo } from './body.js';
 import { exchange, relay } from './forward.js';
 import { workbenchRoute } from './pai-eas-workbench.js';
@@ -402,6 +411,7 @@ export function createFetchHandler<Ctx = Request>(
     context: Ctx | undefined,
     settle: Settle,
     info: HandleInfo | undefined,
+    trace: RequestTrace,
   ): Promise<Response | undefined> {
     const url = targetOf(request.url);
     const headers = headerRecord(request.headers);
@@ -414,9 +424,15 @@ export function createFetchHandler<Ctx = Request>(
     const client: ClientFacts = { address: info?.clientAddress, headers };
     if (plan.kind === 'outside') return undefined;
     const ctx = (context !== undefined ? context : request) as Ctx;
+    if (plan.kind === 'answer') return toResponse(plan.answer, plan.cors);
+    trace.ctx = ctx;
+    trace.request = config.telemetry?.startRequest(
+      request.method,
+      requestRouteKind(plan),
+      url,
+      ctx,
+    );
     switch (plan.kind) {
-      case 'answer':
-        return toResponse(plan.answer, plan.cors);
       case 'token':
         return tokenRoute(request, ctx, plan.cors, client);
       case 'proxy': {
@@ -459,12 +475,21 @@ export function createFetchHandler<Ctx = Request>(
     activeRequests++;
     let released = false;
     let deferred = false;
+    const trace: RequestTrace = {};
+    let response: Response | undefined;
     const release = () => {
       if (released) return;
       released = true;
       activeRequests--;
+      if (trace.request !== undefined) {
+        // After the relayed body ended (or at once for the handler's own answers).
+        config.telemetry!.endRequest(trace.request, trace.ctx, {
+          status: response?.status ?? 0,
+          requestId: response?.headers.get('x-request-id') ?? undefined,
+          clientGone: request.signal.aborted,
+        });
+      }
     };
-    let response: Response | undefined;
     try {
       response = await route(
         request,
@@ -474,6 +499,7 @@ export function createFetchHandler<Ctx = Request>(
           relayWith(release);
         },
         info,
+        trace,
       );
     } catch {
       // A bug, not a request error: answer 500 without details rather than hang.

@@ -3,6 +3,7 @@ import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { filterResponseHeaders, mergeVary } from '../policy/headers.js';
 import { ClientGoneError } from './client-gone.js';
+import { noteUpstreamRequestId } from './telemetry.js';
 
 /** One request to send upstream. */
 export interface UpstreamRequest {
@@ -127,6 +128,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     const res = this.res;
     const { headers, eventStream } = filterResponseHeaders(upstreamHeaders);
     if (eventStream) headers.push('x-accel-buffering', 'no');
+    noteUpstreamRequestId(res, upstreamHeaders['x-request-id']);
     writeHeadKeepingVary(res, statusCode, headers);
     this.started = true;
     if (eventStream) {

@@ -12,6 +12,7 @@ import { DEFAULT_STORE_TIMEOUT_MS, failed, StoreGuard } from '../store/guard.js'
 import { invalidOption } from '../token/errors.js';
 import { type AccessPolicy, type Admitted, admit, type Refused } from './admission.js';
 import { type ErrorAnswer, failureAnswer } from './answers.js';
+import type { Telemetry } from './telemetry.js';
 
 /** One budget: `points` requests per `durationSeconds` window, per client. */
 export interface LimitRule {
@@ -331,9 +332,12 @@ export class Limits<Ctx> {
 /** What {@link admitWithinLimits} needs from the resolved options. */
 export interface LimitedAccess<Ctx> extends AccessPolicy<Ctx> {
   limits: Limits<Ctx> | undefined;
+  /** Where limit hits are published (`undefined`: nowhere). */
+  telemetry?: Telemetry | undefined;
 }
 
 function withinBudget<Ctx>(
+  access: LimitedAccess<Ctx>,
   limits: Limits<Ctx>,
   route: LimitedRoute,
   ctx: Ctx,
@@ -347,9 +351,19 @@ function withinBudget<Ctx>(
     return { refused: failureAnswer(error, 'hook') };
   }
   if (refused instanceof Promise) {
-    return refused.then((r) => (r === undefined ? admitted : { refused: r }));
+    return refused.then((r) => (r === undefined ? admitted : limited(access, route, r)));
   }
-  return refused === undefined ? admitted : { refused };
+  return refused === undefined ? admitted : limited(access, route, refused);
+}
+
+/** The refusal of a request over `route`'s limit, published on `dashscope-token:limit:hit`. */
+function limited<Ctx>(
+  access: LimitedAccess<Ctx>,
+  route: LimitedRoute,
+  refused: ErrorAnswer,
+): Refused {
+  access.telemetry?.limitHit({ limit: route, code: refused.code });
+  return { refused };
 }
 
 /**
@@ -368,9 +382,9 @@ export function admitWithinLimits<Ctx>(
   if (limits === undefined) return admission;
   if (admission instanceof Promise) {
     return admission.then((a) =>
-      'refused' in a ? a : withinBudget(limits, route, ctx, a, client),
+      'refused' in a ? a : withinBudget(access, limits, route, ctx, a, client),
     );
   }
   if ('refused' in admission) return admission;
-  return withinBudget(limits, route, ctx, admission, client);
+  return withinBudget(access, limits, route, ctx, admission, client);
 }
