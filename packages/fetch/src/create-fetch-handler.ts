@@ -25,6 +25,7 @@ import {
   NOT_FOUND,
   type NoReplay,
   obtainToken,
+  originHost,
   type ProxyMemo,
   type ProxyPlan,
   paiEasProxyConfig,
@@ -166,6 +167,7 @@ export function createFetchHandler<Ctx = Request>(
   const provider = providers.proxy;
   const tokenProvider = providers.tokenRoute;
   const memo: { current?: ProxyMemo } = {};
+  const upstreamHost = originHost(config.origin);
   const logger = options.logger;
   /** Aborted by `close()`: every upstream call in progress. */
   const closing = new AbortController();
@@ -431,6 +433,7 @@ export function createFetchHandler<Ctx = Request>(
       requestRouteKind(plan),
       url,
       ctx,
+      upstreamHost,
     );
     switch (plan.kind) {
       case 'token':

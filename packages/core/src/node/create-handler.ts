@@ -12,7 +12,7 @@ import { logInternalError } from '../policy/logging.js';
 import type { HandlerGetTokenOptions } from '../policy/options.js';
 import { paiEasProxyConfig } from '../policy/pai-eas.js';
 import { planRequest, type RequestPlan } from '../policy/request.js';
-import { requestRouteKind } from '../policy/telemetry.js';
+import { originHost, requestRouteKind } from '../policy/telemetry.js';
 import { createTokenProvider } from '../token/with-undici.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/undici.js';
 import type { TemporaryToken } from '../types.js';
@@ -94,6 +94,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     };
   }
   const webSockets = createWebSocketProxy(config, provider);
+  const upstreamHost = originHost(config.origin);
 
   async function route(
     req: IncomingMessage,
@@ -118,6 +119,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
       requestRouteKind(plan),
       handleOptions?.url ?? req.url ?? '/',
       ctx,
+      upstreamHost,
     );
     try {
       return await routePlanned(req, res, handleOptions, plan, ctx);

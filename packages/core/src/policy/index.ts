@@ -135,7 +135,13 @@ export type {
   RequestStartMessage,
   UsageMessage,
 } from './telemetry.js';
-export { CHANNELS, requestRouteKind, runtimeTelemetry, Telemetry } from './telemetry.js';
+export {
+  CHANNELS,
+  originHost,
+  requestRouteKind,
+  runtimeTelemetry,
+  Telemetry,
+} from './telemetry.js';
 export type { UsageEvent, UsageHook, UsageListener, UsageRoute } from './usage.js';
 export { Metering, usageIdentity } from './usage.js';
 export type { UpgradeFacts, UpgradePlan } from './websocket.js';

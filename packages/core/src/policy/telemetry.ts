@@ -59,6 +59,8 @@ export interface DiagnosticsRequest {
   readonly route: RequestRouteKind;
   /** The path the client asked for, without the query (`/dashscope/compatible-mode/v1/chat/completions`). */
   readonly path: string;
+  /** The upstream host (`dashscope-intl.aliyuncs.com`); `undefined` for PAI-EAS services. */
+  readonly upstream: string | undefined;
   /** `performance.now()` when the request started. */
   readonly startedAt: number;
 }
@@ -176,6 +178,7 @@ export class Telemetry {
     route: RequestRouteKind,
     url: string,
     ctx: unknown,
+    upstream?: string,
   ): DiagnosticsRequest | undefined {
     if (!this.#start.hasSubscribers && !this.#end.hasSubscribers && !this.#usage.hasSubscribers) {
       return undefined;
@@ -185,6 +188,7 @@ export class Telemetry {
       method,
       route,
       path: query < 0 ? url : url.slice(0, query),
+      upstream: route === 'pai-eas' ? undefined : upstream,
       startedAt: performance.now(),
     };
     if (typeof ctx === 'object' && ctx !== null) this.#requests.set(ctx, request);
@@ -259,6 +263,12 @@ export function runtimeTelemetry(): Telemetry | undefined {
     return undefined;
   }
   return new Telemetry(channels as DiagnosticsChannels);
+}
+
+/** The host of an origin (`https://host:port` → `host:port`). */
+export function originHost(origin: string): string {
+  const slashes = origin.indexOf('//');
+  return slashes < 0 ? origin : origin.slice(slashes + 2);
 }
 
 /** Which route a planned request takes. */
