@@ -22,7 +22,11 @@ import { build } from 'esbuild';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import type { UsageEvent } from '../../src/index.js';
 import { nodeTelemetry } from '../../src/node/telemetry.js';
-import { type DashScopeInstrumentation, instrumentDashScope } from '../../src/opentelemetry.js';
+import {
+  type DashScopeInstrumentation,
+  type DashScopeInstrumentationOptions,
+  instrumentDashScope,
+} from '../../src/opentelemetry.js';
 import { resolveHandlerConfig } from '../../src/policy/config.js';
 import { NODE_ONLY } from '../bundle-imports.js';
 import {
@@ -69,7 +73,7 @@ afterAll(() => {
   expect(leakedKeys()).toEqual([]);
 });
 
-function instrument(cacheStats?: Parameters<typeof instrumentDashScope>[0]['cacheStats']) {
+function instrument(cacheStats?: DashScopeInstrumentationOptions['cacheStats']) {
   const spans = new InMemorySpanExporter();
   const tracerProvider = new BasicTracerProvider({
     spanProcessors: [new SimpleSpanProcessor(spans)],
