@@ -1,4 +1,5 @@
 import {
+  AnswerMeter,
   admitServiceCall,
   admitWithinLimits,
   appToken,
@@ -22,6 +23,7 @@ import {
   INTERNAL_ERROR,
   logInternalError,
   logRequest,
+  meterStreamsReads,
   NOT_FOUND,
   type NoReplay,
   obtainToken,
@@ -34,6 +36,7 @@ import {
   planRequest,
   proxyTokenCall,
   type ReadBody,
+  type RelayMeter,
   requestRouteKind,
   resolveHandlerConfig,
   serviceFailureAnswer,
@@ -49,16 +52,16 @@ import {
 } from '@dashscope-token/core/neutral';
 import { toResponse } from './answer.js';
 
+import { BodyTimeoutError, BodyTooLargeError, limitedStream, readUpTo } from './body.js';
+import { exchange, relay } from './forward.js';
+import { workbenchRoute } from './pai-eas-workbench.js';
+import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats, HandleInfo } from './types.js';
+
 /** The request telemetry tracks, while a channel has a subscriber. */
 interface RequestTrace {
   request?: DiagnosticsRequest | undefined;
   ctx?: unknown;
 }
-
-import { BodyTimeoutError, BodyTooLargeError, limitedStream, readUpTo } from './body.js';
-import { exchange, relay } from './forward.js';
-import { workbenchRoute } from './pai-eas-workbench.js';
-import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats, HandleInfo } from './types.js';
 
 /** A refusal, with EAS's request id when EAS answered. */
 type Refusal = { refused: ErrorAnswer; requestId?: string };
@@ -230,6 +233,8 @@ export function createFetchHandler<Ctx = Request>(
     if (refusedMethod !== undefined) return fail(refusedMethod);
     const eas = service === undefined ? undefined : paiEas;
     const config = eas === undefined ? handlerConfig : easConfig!;
+    const metered = config.metering.active;
+    const started = metered ? performance.now() : 0;
     let apiKey = '';
     let admission =
       eas === undefined
@@ -247,6 +252,7 @@ export function createFetchHandler<Ctx = Request>(
       bodyPresent: request.body !== null,
     });
     if (!('upstreamPath' in plan)) return fail(plan);
+    if (metered) meterStreamsReads(config, plan, method, target, service);
 
     let streamedTooLarge = false;
     let body: Uint8Array | ReadableStream<Uint8Array> | null;
@@ -266,6 +272,13 @@ export function createFetchHandler<Ctx = Request>(
     const read: ReadBody | undefined = body instanceof Uint8Array ? { bytes: body } : undefined;
     const checked = checkProxyBody(config, plan, query, read);
     if (!('streaming' in checked)) return fail(checked);
+    let meter: RelayMeter | undefined;
+    if (metered) {
+      const facts = { ctx, admitted: admission, client, target, query, dialect, service, read };
+      const answerMeter = new AnswerMeter(config, { ...facts, started }, method);
+      if (answerMeter.body !== undefined) body = answerMeter.body;
+      meter = answerMeter;
+    }
 
     // fetch sets the length of the body it sends; content-encoding of the answer is decoded by
     // fetch, so only identity is asked for.
@@ -383,6 +396,7 @@ export function createFetchHandler<Ctx = Request>(
           done();
         },
         config.sendTimeoutMs,
+        meter,
       );
     });
     return response;

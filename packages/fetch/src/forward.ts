@@ -4,7 +4,11 @@
  * relay of the answer body chunk by chunk (SSE unbuffered), cut after `bodyTimeoutMs` without
  * bytes; the upstream call is aborted when the client goes away.
  */
-import { filterResponseHeaders, type TransportFailure } from '@dashscope-token/core/neutral';
+import {
+  filterResponseHeaders,
+  type RelayMeter,
+  type TransportFailure,
+} from '@dashscope-token/core/neutral';
 import { appendHeaders, isBodyless } from './answer.js';
 
 /** One request to send upstream. */
@@ -91,6 +95,7 @@ function relayHeaders(
 /**
  * The answer for the client: upstream's status and filtered headers, and its body relayed
  * chunk by chunk. `done` is called once, when the body ended, failed, was cut or cancelled.
+ * A `meter` (metering active) reads each chunk on the side and says what the client gets of it.
  */
 export function relay(
   upstream: Response,
@@ -100,11 +105,14 @@ export function relay(
   abortUpstream: () => void,
   done: () => void,
   sendTimeoutMs = 0,
+  meter?: RelayMeter,
 ): Response {
   const { headers } = relayHeaders(upstream, cors);
   const source = upstream.body;
+  meter?.answer(upstream.status, (name) => upstream.headers.get(name) ?? undefined);
   if (source === null || isBodyless(upstream.status, method)) {
     source?.cancel().catch(() => {});
+    meter?.end(true);
     done();
     return new Response(null, { status: upstream.status, headers });
   }
@@ -113,11 +121,13 @@ export function relay(
   let idle: ReturnType<typeof setTimeout> | undefined;
   /** Armed after a chunk is queued; the client's next read (a pull) disarms it. */
   let stall: ReturnType<typeof setTimeout> | undefined;
-  const finish = () => {
+  /** `complete`: the body reached its end (else it failed, was cut or cancelled). */
+  const finish = (complete = false) => {
     if (finished) return;
     finished = true;
     clearTimeout(idle);
     clearTimeout(stall);
+    meter?.end(complete);
     done();
   };
   /** Stops reading upstream, aborts the call and cuts the client's answer with `message`. */
@@ -130,15 +140,22 @@ export function relay(
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       clearTimeout(stall);
-      if (bodyTimeoutMs > 0) {
-        idle = setTimeout(
-          () => cut(controller, 'Model Studio sent nothing within bodyTimeoutMs.'),
-          bodyTimeoutMs,
-        );
-      }
       let chunk: Awaited<ReturnType<typeof reader.read>>;
+      let value!: Uint8Array;
       try {
-        chunk = await reader.read();
+        // A chunk the meter holds back whole (`meterStreams`) is followed by the next one.
+        do {
+          if (bodyTimeoutMs > 0) {
+            clearTimeout(idle);
+            idle = setTimeout(
+              () => cut(controller, 'Model Studio sent nothing within bodyTimeoutMs.'),
+              bodyTimeoutMs,
+            );
+          }
+          chunk = await reader.read();
+          if (chunk.done) break;
+          value = meter === undefined ? chunk.value : meter.chunk(chunk.value);
+        } while (value.length === 0 && !finished);
       } catch (error) {
         // Mid-body failure (reset, abort): the client's answer is cut, not completed.
         if (!finished) controller.error(error);
@@ -149,10 +166,12 @@ export function relay(
       }
       if (finished) return;
       if (chunk.done) {
+        const tail = meter?.tail();
+        if (tail !== undefined) controller.enqueue(tail);
         controller.close();
-        finish();
+        finish(true);
       } else {
-        controller.enqueue(chunk.value);
+        controller.enqueue(value);
         if (sendTimeoutMs > 0 && (controller.desiredSize ?? 1) <= 0) {
           // The client stopped reading: free the upstream connection and cut the answer.
           stall = setTimeout(

@@ -10,7 +10,7 @@
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDashScopeHandler } from '@dashscope-token/core';
+import { createDashScopeHandler, type UsageEvent } from '@dashscope-token/core';
 import { dashscopeToken as expressDashscope } from '@dashscope-token/express';
 import { dashscopeToken as fastifyDashscope } from '@dashscope-token/fastify';
 import { createFetchHandler } from '@dashscope-token/fetch';
@@ -36,6 +36,7 @@ import {
   fetchApp,
   type HeaderReader,
   tokenSummary,
+  usageLog,
 } from '../fixtures/matrix-app.mjs';
 import { type RawResponse, rawViaRequest } from './client.js';
 import { type Runtime, startRuntimeServer } from './runtimes.js';
@@ -58,6 +59,8 @@ export interface RunningServer {
   raw?: (raw: string) => Promise<RawResponse>;
   /** Errors the app's error handling saw so far (Express error handler, Koa try/catch, …). */
   appErrors(): Promise<unknown[]>;
+  /** Usage events the metered mounts reported so far (`onUsage`). */
+  usage(): Promise<UsageEvent[]>;
   close(): Promise<void>;
 }
 
@@ -91,6 +94,7 @@ function running(
     base: `http://127.0.0.1:${port}`,
     port,
     appErrors: async () => appErrors,
+    usage: async () => usageLog,
     async close() {
       await closeServer(server);
       await closeMiddleware();
@@ -356,6 +360,7 @@ const fetchDirectKind: ServerKind = {
       fetch: call,
       raw: (raw) => rawViaRequest(call, raw),
       appErrors: async () => app.errors,
+      usage: async () => usageLog,
       close: async () => {
         await app.close();
       },
@@ -432,6 +437,7 @@ function runtimeKind(runtime: Runtime): ServerKind {
         port: server.port,
         appErrors: async () =>
           (await (await fetch(`${server.base}/app/errors`)).json()) as unknown[],
+        usage: async () => (await (await fetch(`${server.base}/app/usage`)).json()) as UsageEvent[],
         close: () => server.close(),
       };
     },

@@ -2,6 +2,7 @@ import type { IncomingHttpHeaders, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import { filterResponseHeaders, mergeVary } from '../policy/headers.js';
+import type { RelayMeter } from '../policy/meter.js';
 import { ClientGoneError } from './client-gone.js';
 import { noteUpstreamRequestId } from './telemetry.js';
 
@@ -22,6 +23,8 @@ export interface UpstreamRequest {
   sendTimeout: number;
   /** Hold back a 401 answer (instead of relaying it) so that the caller can replay. */
   holdUnauthorized: boolean;
+  /** The answer's usage meter, when metering is active (`undefined`: no work per chunk). */
+  meter?: RelayMeter | undefined;
 }
 
 /** How one upstream exchange ended. */
@@ -68,6 +71,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     private readonly holdUnauthorized: boolean,
     private readonly sendTimeout: number,
     private readonly done: (outcome: ForwardOutcome) => void,
+    private readonly meter: RelayMeter | undefined,
   ) {
     res.on('close', this.onClientClose);
   }
@@ -95,6 +99,8 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     // response costs more than the call it would save.
     if (this.waitingForDrain && this.onDrain !== undefined) this.res.off('drain', this.onDrain);
     clearTimeout(this.stallTimer);
+    // A relayed answer that did not reach its end was cut (client gone, upstream failed).
+    if (this.meter !== undefined && this.started) this.meter.end(false);
     this.done(outcome);
   }
 
@@ -131,6 +137,13 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     noteUpstreamRequestId(res, upstreamHeaders['x-request-id']);
     writeHeadKeepingVary(res, statusCode, headers);
     this.started = true;
+    if (this.meter !== undefined) {
+      const meter = this.meter;
+      meter.answer(statusCode, (name) => {
+        const value = upstreamHeaders[name];
+        return Array.isArray(value) ? value[0] : value;
+      });
+    }
     if (eventStream) {
       res.flushHeaders();
       // compression middleware buffers unless flushed after each write.
@@ -154,7 +167,12 @@ class RelayHandler implements Dispatcher.DispatchHandler {
         return;
       }
     }
-    if (!this.res.write(chunk) && !this.waitingForDrain) {
+    let out: Uint8Array = chunk;
+    if (this.meter !== undefined) {
+      out = this.meter.chunk(chunk);
+      if (out.length === 0) return;
+    }
+    if (!this.res.write(out) && !this.waitingForDrain) {
       this.waitingForDrain = true;
       controller.pause();
       this.onDrain ??= () => {
@@ -185,6 +203,11 @@ class RelayHandler implements Dispatcher.DispatchHandler {
         body: Buffer.concat(this.held ?? [], this.heldSize),
       });
       return;
+    }
+    if (this.meter !== undefined) {
+      const tail = this.meter.tail();
+      if (tail !== undefined) this.res.write(tail);
+      this.meter.end(true);
     }
     this.res.end();
     this.settle({ kind: 'relayed' });
@@ -236,7 +259,13 @@ export function forward(
       resolve({ kind: 'client-gone' });
       return;
     }
-    const handler = new RelayHandler(res, request.holdUnauthorized, request.sendTimeout, resolve);
+    const handler = new RelayHandler(
+      res,
+      request.holdUnauthorized,
+      request.sendTimeout,
+      resolve,
+      request.meter,
+    );
     const body = request.body;
     if (body !== null && !Buffer.isBuffer(body)) {
       // A body stream that fails (413 while streaming, client gone) aborts the exchange.

@@ -21,6 +21,7 @@ import {
 } from '../policy/answers.js';
 import type { HandlerConfig } from '../policy/config.js';
 import { admitWithinLimits } from '../policy/limits.js';
+import { AnswerMeter, meterStreamsReads, type RelayMeter } from '../policy/meter.js';
 import {
   admitServiceCall,
   type PaiEasConfig,
@@ -148,6 +149,8 @@ export async function handleProxyRoute<Ctx>(
   const method = req.method ?? 'GET';
   const refusedMethod = checkProxyMethod(method);
   if (refusedMethod !== undefined) return sendError(res, dialect, refusedMethod);
+  const metered = config.metering.active;
+  const started = metered ? performance.now() : 0;
   const client = { address: request.clientAddress, headers: req.headers };
   let apiKey = '';
   let admission =
@@ -166,6 +169,7 @@ export async function handleProxyRoute<Ctx>(
     transferEncoding: req.headers['transfer-encoding'],
   });
   if (!('upstreamPath' in plan)) return sendError(res, dialect, plan);
+  if (metered) meterStreamsReads(config, plan, method, request.target, service);
 
   let body: Buffer | Readable | null = null;
   let read: ReadBody | undefined;
@@ -204,6 +208,13 @@ export async function handleProxyRoute<Ctx>(
   const checked = checkProxyBody(config, plan, request.query, read);
   if (!('streaming' in checked)) return sendError(res, dialect, checked);
   const streaming = checked.streaming;
+  let meter: RelayMeter | undefined;
+  if (metered) {
+    const facts = { ...request, admitted: admission, client, service, read, started };
+    const answerMeter = new AnswerMeter(config, facts, method);
+    if (answerMeter.body !== undefined) body = Buffer.from(answerMeter.body);
+    meter = answerMeter;
+  }
 
   const bodyLength = Buffer.isBuffer(body)
     ? body.length
@@ -211,7 +222,7 @@ export async function handleProxyRoute<Ctx>(
       ? plan.declared
       : undefined;
   if (eas !== undefined) {
-    return proxyToService(req, res, request, eas, plan, body, bodyLength, streaming);
+    return proxyToService(req, res, request, eas, plan, body, bodyLength, streaming, meter);
   }
   const call = proxyTokenCall(config, proxy.memo, apiKey, streaming);
   const token = await obtainToken(provider, call);
@@ -231,7 +242,7 @@ export async function handleProxyRoute<Ctx>(
     res,
     dialect,
     proxy.dispatcher,
-    upstreamCall(config, config.origin, plan.upstreamPath, method, headers, body),
+    upstreamCall(config, config.origin, plan.upstreamPath, method, headers, body, meter),
     {
       async replay() {
         const fresh = await tokenAfterUnauthorized(
@@ -263,6 +274,7 @@ function upstreamCall<Ctx>(
   method: string,
   headers: string[],
   body: Buffer | Readable | null,
+  meter: RelayMeter | undefined,
 ): UpstreamRequest {
   return {
     origin,
@@ -276,6 +288,7 @@ function upstreamCall<Ctx>(
     // A 401 to the injected credential is the server's failure, not the client's: held back,
     // to replay or to answer 502.
     holdUnauthorized: true,
+    meter,
   };
 }
 
@@ -341,6 +354,7 @@ async function proxyToService<Ctx>(
   body: Buffer | Readable | null,
   bodyLength: number | undefined,
   streaming: boolean,
+  meter: RelayMeter | undefined,
 ): Promise<void> {
   const { dialect, service } = request;
   const config = eas.proxyConfig;
@@ -364,7 +378,7 @@ async function proxyToService<Ctx>(
     res,
     dialect,
     eas.dispatcher,
-    upstreamCall(config, grant.origin, grant.path, method, headers, body),
+    upstreamCall(config, grant.origin, grant.path, method, headers, body, meter),
     {
       async replay() {
         const fresh = await serviceGrant(eas.config, service!, request.target, undefined, grant);

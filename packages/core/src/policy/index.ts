@@ -62,6 +62,8 @@ export {
 } from './limits.js';
 export type { DashScopeLogger, RequestLogFacts, RequestLogFields } from './logging.js';
 export { logInternalError, logRefreshError, logRequest, logStoreError } from './logging.js';
+export type { MeterConfig, MeterFacts, RelayMeter } from './meter.js';
+export { AnswerMeter, meterStreamsReads } from './meter.js';
 export type {
   ApiKeyOption,
   AuthorizeOption,
@@ -144,6 +146,20 @@ export {
 } from './telemetry.js';
 export type { UsageEvent, UsageHook, UsageListener, UsageRoute } from './usage.js';
 export { Metering, usageIdentity } from './usage.js';
+export type { AnswerUsage, UsageCounts, UsageReader } from './usage-reader.js';
+export {
+  answerUsage,
+  MAX_JSON_USAGE_BYTES,
+  MAX_SSE_LINE_BYTES,
+  usageCounts,
+  usageReader,
+} from './usage-reader.js';
+export {
+  MAX_HELD_EVENT_BYTES,
+  streamUsageCandidate,
+  UsageChunkStrip,
+  withStreamUsage,
+} from './usage-streams.js';
 export type { UpgradeFacts, UpgradePlan } from './websocket.js';
 export { planUpgrade, upstreamHandshakeHeaders, withoutCredentialParams } from './websocket.js';
 export type { WebSocketConfig, WebSocketSettings } from './websocket-config.js';
