@@ -267,6 +267,44 @@ describe('instrumentDashScope', () => {
     expect(config.metering.active).toBe(false);
   });
 
+  it('a real chat (JSON and stream) puts its model and token counts on its span and in gen_ai.client.token.usage', async () => {
+    const telemetry = instrument();
+    h = await startHarness();
+    const answer = await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY));
+    const reported = JSON.parse(answer.text).usage;
+    await send(
+      h.url,
+      'POST',
+      CHAT_PATH,
+      json({ ...CHAT_BODY, stream: true, stream_options: { include_usage: true } }),
+    );
+    const requests = telemetry.spans.getFinishedSpans().filter((s) => s.name === 'POST compatible');
+    expect(requests).toHaveLength(2);
+    for (const span of requests) {
+      expect(span.attributes).toMatchObject({
+        'gen_ai.provider.name': 'dashscope',
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.response.model': expect.stringContaining('qwen'),
+        'gen_ai.usage.input_tokens': expect.any(Number),
+        'gen_ai.usage.output_tokens': expect.any(Number),
+      });
+    }
+    expect(requests[0]!.attributes['gen_ai.usage.input_tokens']).toBe(reported.prompt_tokens);
+    expect(requests[0]!.attributes['gen_ai.usage.output_tokens']).toBe(reported.completion_tokens);
+    const usage = await telemetry.points('gen_ai.client.token.usage');
+    const types = usage.map((p) => [
+      p.attributes['gen_ai.token.type'],
+      (p.value as Histogram).count,
+    ]);
+    expect(types.sort()).toEqual([
+      ['input', 2],
+      ['output', 2],
+    ]);
+    const text = everything(telemetry.spans.getFinishedSpans(), usage);
+    expect(text).not.toContain(PERMANENT_KEY);
+    expect(text).not.toContain('Hello there');
+  });
+
   it('after disable() nothing more is recorded', async () => {
     const telemetry = instrument();
     telemetry.instrumentation.disable();
