@@ -61,6 +61,8 @@ import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats, HandleInfo }
 interface RequestTrace {
   request?: DiagnosticsRequest | undefined;
   ctx?: unknown;
+  /** The answer's `x-request-id`, read when the handler returned it. */
+  requestId?: string | undefined;
 }
 
 /** A refusal, with EAS's request id when EAS answered. */
@@ -502,7 +504,7 @@ export function createFetchHandler<Ctx = Request>(
         // After the relayed body ended (or at once for the handler's own answers).
         config.telemetry!.endRequest(trace.request, trace.ctx, {
           status: response?.status ?? 0,
-          requestId: response?.headers.get('x-request-id') ?? undefined,
+          requestId: trace.requestId,
           clientGone: request.signal.aborted,
         });
       }
@@ -518,6 +520,10 @@ export function createFetchHandler<Ctx = Request>(
         info,
         trace,
       );
+      // Read now: a runtime may not let the headers of a Response it is sending be read.
+      if (trace.request !== undefined && response !== undefined) {
+        trace.requestId = response.headers.get('x-request-id') ?? undefined;
+      }
     } catch {
       // A bug, not a request error: answer 500 without details rather than hang.
       if (logger !== undefined) logInternalError(logger, request.method, targetOf(request.url));
