@@ -129,37 +129,57 @@ export function instrumentDashScope(
   const meter = (options.meterProvider ?? metrics.getMeterProvider()).getMeter(
     INSTRUMENTATION_NAME,
   );
-  const requests: Counter = meter.createCounter('dashscope_token.requests', {
-    description: 'Requests to the handler’s routes, by route and status.',
-    unit: '{request}',
-  });
-  const duration: Histogram = meter.createHistogram('dashscope_token.request.duration', {
-    description: 'Duration of requests to the handler’s routes, streams included.',
-    unit: 's',
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-  });
-  const mints: Counter = meter.createCounter('dashscope_token.mints', {
-    description: 'Temporary keys minted (outcome minted) or refused (outcome failed).',
-    unit: '{mint}',
-  });
-  const mintDuration: Histogram = meter.createHistogram('dashscope_token.mint.duration', {
-    description: 'Duration of mints, retries included.',
-    unit: 's',
-    advice: { explicitBucketBoundaries: DURATION_BUCKETS },
-  });
-  const refreshErrors: Counter = meter.createCounter('dashscope_token.refresh_errors', {
-    description: 'Refreshes of cached keys that failed while the cached key was still served.',
-    unit: '{error}',
-  });
-  const limitHits: Counter = meter.createCounter('dashscope_token.limit_hits', {
-    description: 'Requests refused by a per-client limit or a budget.',
-    unit: '{request}',
-  });
-  const tokens: Histogram = meter.createHistogram('gen_ai.client.token.usage', {
-    description: 'Tokens used per answer, by model and token type.',
-    unit: '{token}',
-    advice: { explicitBucketBoundaries: TOKEN_BUCKETS },
-  });
+  const counter = (name: string, unit: string, description: string): Counter =>
+    meter.createCounter(name, { description, unit });
+  const histogram = (
+    name: string,
+    unit: string,
+    description: string,
+    buckets: number[],
+  ): Histogram =>
+    meter.createHistogram(name, {
+      description,
+      unit,
+      advice: { explicitBucketBoundaries: buckets },
+    });
+  const requests = counter(
+    'dashscope_token.requests',
+    '{request}',
+    'Requests to the handler’s routes, by route and status.',
+  );
+  const duration = histogram(
+    'dashscope_token.request.duration',
+    's',
+    'Duration of requests to the handler’s routes, streams included.',
+    DURATION_BUCKETS,
+  );
+  const mints = counter(
+    'dashscope_token.mints',
+    '{mint}',
+    'Temporary keys minted (outcome minted) or refused (outcome failed).',
+  );
+  const mintDuration = histogram(
+    'dashscope_token.mint.duration',
+    's',
+    'Duration of mints, retries included.',
+    DURATION_BUCKETS,
+  );
+  const refreshErrors = counter(
+    'dashscope_token.refresh_errors',
+    '{error}',
+    'Refreshes of cached keys that failed while the cached key was still served.',
+  );
+  const limitHits = counter(
+    'dashscope_token.limit_hits',
+    '{request}',
+    'Requests refused by a per-client limit or a budget.',
+  );
+  const tokens = histogram(
+    'gen_ai.client.token.usage',
+    '{token}',
+    'Tokens used per answer, by model and token type.',
+    TOKEN_BUCKETS,
+  );
   const sources = options.cacheStats ?? [];
   const cache = meter.createObservableCounter('dashscope_token.token.cache.lookups', {
     description: 'Token cache lookups of the observed handlers and providers, by result.',

@@ -8,7 +8,6 @@ import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import {
   CHANNELS,
   createTokenProvider,
-  type DashScopeError,
   type HttpTransport,
   type MintMessage,
   type RequestEndMessage,
@@ -27,6 +26,7 @@ import {
   send,
   startHarness,
 } from '../proxy/harness.js';
+import { USAGE_EVENT } from './usage-event.js';
 
 let h: Harness | undefined;
 const unsubscribe: (() => void)[] = [];
@@ -202,21 +202,7 @@ describe('limit channel', () => {
 });
 
 describe('usage channel', () => {
-  const event: UsageEvent = {
-    identity: 'user-1',
-    keyHash: '0123456789abcdef',
-    route: 'compatible',
-    dialect: 'openai',
-    path: '/compatible-mode/v1/chat/completions',
-    model: 'qwen-plus',
-    inputTokens: 12,
-    outputTokens: 30,
-    totalTokens: 42,
-    requestId: 'req-1',
-    status: 200,
-    durationMs: 5,
-    complete: true,
-  };
+  const event = USAGE_EVENT;
 
   it('telemetry alone does not make the handler meter answers until the usage channel has a subscriber', () => {
     const config = resolveHandlerConfig({ apiKey: PERMANENT_KEY }, false, nodeTelemetry);
@@ -252,6 +238,3 @@ describe('usage channel', () => {
     expect(seen).toEqual([event]);
   });
 });
-
-// Keep DashScopeError imported for the type of refresh errors in editors.
-export type { DashScopeError };

@@ -20,7 +20,6 @@ import {
 } from '@opentelemetry/sdk-trace-base';
 import { build } from 'esbuild';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
-import type { UsageEvent } from '../../src/index.js';
 import { nodeTelemetry } from '../../src/node/telemetry.js';
 import {
   type DashScopeInstrumentation,
@@ -39,6 +38,7 @@ import {
   send,
   startHarness,
 } from '../proxy/harness.js';
+import { USAGE_EVENT } from './usage-event.js';
 
 /** A reader the test collects from when it wants (no timer). */
 class TestReader extends MetricReader {
@@ -217,21 +217,7 @@ describe('instrumentDashScope', () => {
     const telemetry = instrument();
     const config = resolveHandlerConfig({ apiKey: PERMANENT_KEY }, false, nodeTelemetry);
     expect(config.metering.active).toBe(true);
-    const event: UsageEvent = {
-      identity: 'user-1',
-      keyHash: '0123456789abcdef',
-      route: 'compatible',
-      dialect: 'openai',
-      path: '/compatible-mode/v1/chat/completions',
-      model: 'qwen-plus',
-      inputTokens: 12,
-      outputTokens: 30,
-      totalTokens: 42,
-      requestId: 'req-1',
-      status: 200,
-      durationMs: 5,
-      complete: true,
-    };
+    const event = USAGE_EVENT;
     const ctx = {};
     const request = nodeTelemetry.startRequest(
       'POST',
