@@ -567,6 +567,7 @@ export function createFetchHandler<Ctx = Request>(
       proxyTokens: provider.stats(),
       routeTokens: tokenProvider?.stats(),
       limits: config.limits?.stats(),
+      budgets: config.budgets?.stats(),
     };
   }
 

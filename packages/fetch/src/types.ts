@@ -1,4 +1,5 @@
 import type {
+  BudgetStats,
   HandlerGetTokenOptions,
   LimitStats,
   SharedHandlerOptions,
@@ -32,6 +33,11 @@ export interface FetchHandlerStats {
   routeTokens: TokenProviderStats | undefined;
   /** Per-client limits: admitted and refused (429) requests per budget; `undefined` when off. */
   limits: LimitStats | undefined;
+  /**
+   * Per-identity budgets: requests within them, refusals (429 `BudgetExceeded`) by budget,
+   * tokens counted, store errors; `undefined` without `budgets`.
+   */
+  budgets: BudgetStats | undefined;
 }
 
 /** What the runtime knows about a request besides the `Request` itself. */

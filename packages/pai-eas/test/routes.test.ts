@@ -4,7 +4,11 @@
  */
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { createDashScopeHandler, type DashScopeLogger } from '@dashscope-token/core';
+import {
+  type BudgetsOptions,
+  createDashScopeHandler,
+  type DashScopeLogger,
+} from '@dashscope-token/core';
 import { DEFAULT_EMULATOR_STS_CREDENTIALS, type Emulator } from '@dashscope-token/emulator';
 import { createFetchHandler } from '@dashscope-token/fetch';
 import { afterEach, describe, expect, it } from 'vitest';
@@ -36,6 +40,7 @@ const ctxOf = (headers: { get(name: string): string | null }): Ctx => ({
 
 interface Setup {
   paiEas?: Partial<PaiEasOptions<Ctx>>;
+  budgets?: BudgetsOptions<Ctx>;
   logger?: DashScopeLogger;
   noPaiEas?: boolean;
 }
@@ -64,6 +69,7 @@ async function nodeDoor(emulator: Emulator, setup: Setup = {}): Promise<Caller> 
     ...common(emulator),
     ...paiEasOf(emulator, setup),
     ...(setup.logger && { logger: setup.logger }),
+    ...(setup.budgets && { budgets: setup.budgets }),
   });
   const server = http.createServer((req, res) => {
     void handler.handle(req, res, {
@@ -89,6 +95,7 @@ async function fetchDoor(emulator: Emulator, setup: Setup = {}): Promise<Caller>
     ...common(emulator),
     ...paiEasOf(emulator, setup),
     ...(setup.logger && { logger: setup.logger }),
+    ...(setup.budgets && { budgets: setup.budgets }),
   });
   closers.push(() => handler.close());
   return async (path, init = {}) => {
@@ -335,6 +342,23 @@ describe.each(doors)('PAI-EAS routes on the %s', (_name, door) => {
     expect(openApi(emulator, 'DescribeService')).toHaveLength(2);
     const served = emulator.requests.filter((r) => r.route === 'pai-eas-service');
     expect(served.map((r) => r.status)).toEqual([401, 200]);
+  });
+
+  it('refuses a service call past the requests budget with 429 BudgetExceeded, reaching no service', async () => {
+    const emulator = await start();
+    const call = await door(emulator, { budgets: { requests: 1, periodSeconds: 3600 } });
+    const chat = () =>
+      call(CHAT, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ model: SERVICE, messages: [{ role: 'user', content: 'hi' }] }),
+      });
+    expect((await chat()).status).toBe(200);
+    const refused = await chat();
+    expect(refused.status).toBe(429);
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(1);
+    expect(JSON.parse(refused.text)).toMatchObject({ code: 'BudgetExceeded' });
+    expect(emulator.requests.filter((r) => r.route === 'pai-eas-service')).toHaveLength(1);
   });
 
   it("refuses service calls the app's authorize hook refuses, reaching nobody", async () => {

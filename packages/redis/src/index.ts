@@ -2,9 +2,14 @@
  * `@dashscope-token/redis`: the {@link SharedStore} of `@dashscope-token/core` over the Redis
  * client an app already has, node-redis (`redis` 4/5) or ioredis (5/6). Each call is one
  * command of the client's own (`GET`, `SET … PX`, `SET … PX … NX`), and one Lua script where
- * Redis has no command: deleting a lock only if its owner still holds it.
+ * Redis has no command: deleting a lock only if its owner still holds it, and adding to a
+ * budget's count while setting when it expires. It also keeps the handlers' per-client limits
+ * and budgets.
  */
 import {
+  type BudgetCounter,
+  type BudgetStore,
+  type BudgetWindow,
   DELETE_IF_EQUALS_SCRIPT,
   type RateLimitDecision,
   type RateLimiter,
@@ -43,10 +48,11 @@ export interface RedisStoreOptions {
 }
 
 /**
- * A {@link SharedStore} on Redis that also keeps per-client limits (`RateLimitStore`): given as
- * the handler's `store`, the token cache and the `limits` of every instance share it.
+ * A {@link SharedStore} on Redis that also keeps per-client limits (`RateLimitStore`) and
+ * budgets (`BudgetStore`): given as the handler's `store`, the token cache, the `limits` and the
+ * `budgets` of every instance share it.
  */
-export interface RedisStore extends SharedStore, RateLimitStore {
+export interface RedisStore extends SharedStore, RateLimitStore, BudgetStore {
   /** The client given to {@link createRedisStore}. */
   readonly client: RedisClientLike;
   /** Which client it is. */
@@ -73,6 +79,49 @@ function redisRateLimiter(limiter: RateLimiterRedis): RateLimiter {
         }
         throw rejection;
       }
+    },
+  };
+}
+
+/**
+ * `INCRBY` a budget's count and expire it when its period has ended (`PEXPIREAT`, a minute
+ * late for clocks that disagree), in one script: `KEYS[1]`, `ARGV[1]` = amount, `ARGV[2]` = ms
+ * since the epoch. Returns the count after it.
+ */
+export const BUDGET_ADD_SCRIPT =
+  "local n = redis.call('incrby', KEYS[1], ARGV[1]) redis.call('pexpireat', KEYS[1], ARGV[2]) return n";
+
+/** Milliseconds a budget's count outlives its period, for instances whose clocks run behind. */
+const BUDGET_GRACE_MS = 60_000;
+
+/**
+ * A budget counted in Redis: one key per identity hash and period
+ * (`<prefix>budget:<name>:<period index>:<hash>`), so a new period starts at 0 on every
+ * instance without a reset, and Redis drops the old ones by itself.
+ */
+function redisBudgetCounter(
+  client: RedisClientLike,
+  kind: 'node-redis' | 'ioredis',
+  keyPrefix: string,
+): BudgetCounter {
+  const keyOf = (key: string, window: BudgetWindow) => `${keyPrefix}${window.index}:${key}`;
+  const add =
+    kind === 'ioredis'
+      ? (key: string, amount: string, at: string) =>
+          client.eval(BUDGET_ADD_SCRIPT, 1, key, amount, at) as Promise<unknown>
+      : (key: string, amount: string, at: string) =>
+          client.eval(BUDGET_ADD_SCRIPT, {
+            keys: [key],
+            arguments: [amount, at],
+          }) as Promise<unknown>;
+  return {
+    async add(key, amount, window) {
+      const at = String(window.endsAt + BUDGET_GRACE_MS);
+      return Number(await add(keyOf(key, window), String(amount), at));
+    },
+    async get(key, window) {
+      const value = text(await (client.get(keyOf(key, window)) as Promise<unknown>));
+      return value === undefined ? 0 : Number(value);
     },
   };
 }
@@ -163,6 +212,7 @@ export function createRedisStore(options: RedisStoreOptions): RedisStore {
           duration: durationSeconds,
         }),
       ),
+    createBudgetCounter: ({ name }) => redisBudgetCounter(client, kind, `${prefix}budget:${name}:`),
     async get(key) {
       return text(await (client.get(prefix + key) as Promise<unknown>));
     },

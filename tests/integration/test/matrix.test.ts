@@ -19,6 +19,7 @@ import { reachesFetchUnchanged } from '../../../packages/fetch/test/node-bridge.
 import {
   ALLOWED_ORIGIN,
   APP_ROUTES,
+  BUDGET_REQUESTS,
   KEY_B,
   KEY_UNKNOWN,
   STRICT_MAX_BODY,
@@ -151,6 +152,64 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
       expect(refused.status).toBe(429);
       expect(refused.headers.get('retry-after')).toMatch(/^\d+$/);
       expect(await refused.json()).toMatchObject({ error: { type: 'rate_limit_error' } });
+    });
+  });
+
+  describe('budgets', () => {
+    /** Spends `user`'s requests budget on `path`, then sends one more. */
+    async function overBudget(path: string, body: unknown, user: string) {
+      const call = () => post(url(`/budgeted/dashscope${path}`), body, { 'x-user': user });
+      for (let i = 0; i < BUDGET_REQUESTS; i++) {
+        const res = await call();
+        expect(res.status).toBe(200);
+        await res.text();
+      }
+      const refused = await expectNoUpstream(call);
+      expect(refused.status).toBe(429);
+      // An hour-long period aligned to the epoch: it resets within the hour.
+      const retryAfter = Number(refused.headers.get('retry-after'));
+      expect(retryAfter).toBeGreaterThanOrEqual(1);
+      expect(retryAfter).toBeLessThanOrEqual(3600);
+      expect(refused.headers.get('x-should-retry')).toBe('false');
+      return refused.json();
+    }
+
+    it('refuses the request past the budget in OpenAI shape, saying when it resets', async () => {
+      const body = await overBudget(CHAT, chatBody(marker()), `openai-${marker()}`);
+      expect(body).toMatchObject({ error: { type: 'rate_limit_error', code: 'budget_exceeded' } });
+      expect(body.error.message).toMatch(/resets at \d{4}-\d\d-\d\dT\d\d:00:00\.000Z/);
+    });
+
+    it('refuses the next request once the usage of an answer spent the tokens budget', async () => {
+      const user = `tokens-${marker()}`;
+      const call = () =>
+        post(url(`/budgeted-tokens/dashscope${CHAT}`), chatBody(marker()), { 'x-user': user });
+      const first = await call();
+      expect(first.status).toBe(200);
+      const { usage } = (await first.json()) as { usage: { total_tokens: number } };
+      // Usage is counted once the answer ended, just after the client read it: wait for it.
+      for (let i = 0; i < 200; i++) {
+        if ((await server.usage()).some((e) => e.identity === user)) break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      const refused = await expectNoUpstream(call);
+      expect(refused.status).toBe(429);
+      const body = (await refused.json()) as { error: { code: string; message: string } };
+      expect(body.error.code).toBe('budget_exceeded');
+      expect(body.error.message).toContain('tokens budget of this client (1 per 1 h)');
+      expect(usage.total_tokens).toBeGreaterThan(1);
+    });
+
+    it('refuses the request past the budget in DashScope shape, other users unaffected', async () => {
+      const user = `native-${marker()}`;
+      const body = await overBudget(GENERATION, generationBody(marker()), user);
+      expect(body).toMatchObject({ code: 'BudgetExceeded' });
+      expect(body.message).toContain('requests budget');
+      const other = await post(url(`/budgeted/dashscope${GENERATION}`), generationBody('hi'), {
+        'x-user': `${user}-other`,
+      });
+      expect(other.status).toBe(200);
+      await other.text();
     });
   });
 

@@ -251,6 +251,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
       proxyTokens: provider.stats(),
       routeTokens: tokenProvider?.stats(),
       limits: config.limits?.stats(),
+      budgets: config.budgets?.stats(),
     };
   }
 

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
+import type { BudgetStats } from '../policy/budgets.js';
 import type { LimitStats } from '../policy/limits.js';
 import type { HandlerGetTokenOptions, SharedHandlerOptions } from '../policy/options.js';
 import type {
@@ -53,6 +54,11 @@ export interface DashScopeHandlerStats {
   routeTokens: TokenProviderStats | undefined;
   /** Per-client limits: admitted and refused (429) requests per budget; `undefined` when off. */
   limits: LimitStats | undefined;
+  /**
+   * Per-identity budgets: requests within them, refusals (429 `BudgetExceeded`) by budget,
+   * tokens counted, store errors; `undefined` without `budgets`.
+   */
+  budgets: BudgetStats | undefined;
 }
 
 /** Per-request options of {@link DashScopeHandler.handle}. */

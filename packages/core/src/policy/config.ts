@@ -7,6 +7,7 @@ import { resolveBaseUrl } from '../regions.js';
 import { invalidOption } from '../token/errors.js';
 import type { TokenProvider, TokenProviderOptions } from '../types.js';
 import type { AccessPolicy } from './admission.js';
+import { Budgets } from './budgets.js';
 import { CorsPolicy } from './cors.js';
 import { forwardedHeaderNames } from './headers.js';
 import { Limits } from './limits.js';
@@ -82,6 +83,8 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
   providers: HandlerProviders;
   /** Per-client limits; `undefined` when `limits: false`. */
   limits: Limits<Ctx> | undefined;
+  /** Per-identity budgets (`budgets`); `undefined` when none. Counts tokens through `metering`. */
+  budgets: Budgets<Ctx> | undefined;
   /** The PAI-EAS routes, `undefined` when off. */
   paiEas: PaiEasConfig<Ctx> | undefined;
   /** Re-mints after upstream 401s, per permanent key (state of this handler). */
@@ -283,6 +286,15 @@ export function resolveHandlerConfig<Ctx, Req = never>(
       `Invalid proxy.forwardHeaders: ${JSON.stringify(forwardHeaders.refused)} is never forwarded (a credential, a framing header or a header that rewrites the target or method).`,
     );
   }
+  const metering = meteringWith(
+    new Metering({
+      onUsage: hookOption(options.onUsage, 'onUsage'),
+      meterStreams: options.meterStreams,
+      logger: options.logger,
+    }),
+    telemetry,
+  );
+  const onStoreError = storeErrorReporter(options);
   const origin = base.origin;
   const basePath = base.pathname === '/' ? '' : base.pathname.replace(/\/+$/, '');
   return {
@@ -330,17 +342,11 @@ export function resolveHandlerConfig<Ctx, Req = never>(
       providers.proxy === undefined ? expireInSeconds : undefined,
     ),
     providers,
-    limits: Limits.resolve({ ...options, onStoreError: storeErrorReporter(options) }),
+    limits: Limits.resolve({ ...options, onStoreError }),
+    budgets: Budgets.resolve({ ...options, onStoreError }, metering),
     paiEas: resolvePaiEasConfig(options.paiEas),
     remints: new RemintLimiter(),
-    metering: meteringWith(
-      new Metering({
-        onUsage: hookOption(options.onUsage, 'onUsage'),
-        meterStreams: options.meterStreams,
-        logger: options.logger,
-      }),
-      telemetry,
-    ),
+    metering,
     telemetry,
   };
 }

@@ -36,6 +36,21 @@ export {
   unauthorizedUpstreamAnswer,
   utf8Length,
 } from './answers.js';
+export type {
+  BudgetCounter,
+  BudgetKind,
+  BudgetStats,
+  BudgetStore,
+  BudgetsOptions,
+  BudgetsSettings,
+  BudgetWindow,
+} from './budgets.js';
+export {
+  Budgets,
+  budgetWindow,
+  MAX_BUDGET_PERIOD_SECONDS,
+  MemoryBudgetCounter,
+} from './budgets.js';
 export type { HandlerConfig, HandlerTokenProviders } from './config.js';
 export { createHandlerProviders, resolveHandlerConfig } from './config.js';
 export { CorsPolicy } from './cors.js';
@@ -59,6 +74,7 @@ export {
   DEFAULT_WEBSOCKET_LIMIT,
   Limits,
   MemoryRateLimiter,
+  withinBudgets,
 } from './limits.js';
 export type { DashScopeLogger, RequestLogFacts, RequestLogFields } from './logging.js';
 export { logInternalError, logRefreshError, logRequest, logStoreError } from './logging.js';

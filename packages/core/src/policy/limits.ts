@@ -12,7 +12,8 @@ import { DEFAULT_STORE_TIMEOUT_MS, failed, StoreGuard } from '../store/guard.js'
 import { invalidOption } from '../token/errors.js';
 import { type AccessPolicy, type Admitted, admit, type Refused } from './admission.js';
 import { type ErrorAnswer, failureAnswer } from './answers.js';
-import type { Telemetry } from './telemetry.js';
+import type { Budgets } from './budgets.js';
+import type { LimitHitMessage, Telemetry } from './telemetry.js';
 
 /** One budget: `points` requests per `durationSeconds` window, per client. */
 export interface LimitRule {
@@ -332,44 +333,109 @@ export class Limits<Ctx> {
 /** What {@link admitWithinLimits} needs from the resolved options. */
 export interface LimitedAccess<Ctx> extends AccessPolicy<Ctx> {
   limits: Limits<Ctx> | undefined;
-  /** Where limit hits are published (`undefined`: nowhere). */
+  /** Per-identity budgets of the proxy and WebSocket session starts; `undefined` when none. */
+  budgets?: Budgets<Ctx> | undefined;
+  /** Where limit and budget refusals are published (`undefined`: nowhere). */
   telemetry?: Telemetry | undefined;
 }
 
+/**
+ * The admission unless `check` refuses it; a throwing `check` (a throwing `limits.key` or
+ * `budgets.key`) answers 500, like a throwing hook.
+ */
+function admittedUnless(
+  admitted: Admitted,
+  check: () => ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  let refused: ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>;
+  try {
+    refused = check();
+  } catch (error) {
+    return { refused: failureAnswer(error, 'hook') };
+  }
+  if (refused instanceof Promise) {
+    return refused.then((r) => (r === undefined ? admitted : { refused: r }));
+  }
+  return refused === undefined ? admitted : { refused };
+}
+
 function withinBudget<Ctx>(
-  access: LimitedAccess<Ctx>,
   limits: Limits<Ctx>,
   route: LimitedRoute,
   ctx: Ctx,
   admitted: Admitted,
   client: ClientFacts,
 ): Admitted | Refused | Promise<Admitted | Refused> {
-  let refused: ErrorAnswer | undefined | Promise<ErrorAnswer | undefined>;
-  try {
-    refused = limits.check(route, limits.clientOf(ctx, admitted, client));
-  } catch (error) {
-    return { refused: failureAnswer(error, 'hook') };
-  }
-  if (refused instanceof Promise) {
-    return refused.then((r) => (r === undefined ? admitted : limited(access, route, r)));
-  }
-  return refused === undefined ? admitted : limited(access, route, refused);
+  return admittedUnless(admitted, () =>
+    limits.check(route, limits.clientOf(ctx, admitted, client)),
+  );
 }
 
-/** The refusal of a request over `route`'s limit, published on `dashscope-token:limit:hit`. */
+/**
+ * The budgets of an admitted request (see `Budgets`): a request of an identity whose budget is
+ * spent is refused with 429 `BudgetExceeded`. A throwing `budgets.key` answers 500.
+ */
+export function withinBudgets<Ctx>(
+  budgets: Budgets<Ctx>,
+  limits: Limits<Ctx> | undefined,
+  ctx: Ctx,
+  admitted: Admitted,
+  client: ClientFacts,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  return admittedUnless(admitted, () =>
+    budgets.check(budgets.identityOf(ctx, admitted, client, limits)),
+  );
+}
+
+/** `step`, its 429 refusal published on `dashscope-token:limit:hit` as a hit of `limit`. */
+function published(
+  step: Admitted | Refused | Promise<Admitted | Refused>,
+  telemetry: Telemetry | undefined,
+  limit: LimitHitMessage['limit'],
+): Admitted | Refused | Promise<Admitted | Refused> {
+  if (telemetry === undefined) return step;
+  const tell = (result: Admitted | Refused): Admitted | Refused => {
+    if ('refused' in result && result.refused.status === 429) {
+      telemetry.limitHit({ limit, code: result.refused.code });
+    }
+    return result;
+  };
+  return step instanceof Promise ? step.then(tell) : tell(step);
+}
+
+/** `next` after `step` unless it refused, awaiting only what is a promise. */
+function andThen(
+  step: Admitted | Refused | Promise<Admitted | Refused>,
+  next: (admitted: Admitted) => Admitted | Refused | Promise<Admitted | Refused>,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  if (step instanceof Promise) return step.then((a) => ('refused' in a ? a : next(a)));
+  return 'refused' in step ? step : next(step);
+}
+
 function limited<Ctx>(
   access: LimitedAccess<Ctx>,
   route: LimitedRoute,
-  refused: ErrorAnswer,
-): Refused {
-  access.telemetry?.limitHit({ limit: route, code: refused.code });
-  return { refused };
+  ctx: Ctx,
+  admitted: Admitted,
+  client: ClientFacts,
+): Admitted | Refused | Promise<Admitted | Refused> {
+  const { limits, budgets, telemetry } = access;
+  const within =
+    limits === undefined
+      ? admitted
+      : published(withinBudget(limits, route, ctx, admitted, client), telemetry, route);
+  if (budgets === undefined || route === 'tokenRoute') return within;
+  return andThen(within, (a) =>
+    published(withinBudgets(budgets, limits, ctx, a, client), telemetry, 'budget'),
+  );
 }
 
 /**
  * Admission (see `admit`), then `route`'s budget of the client: a request over it is refused
- * with 429 and `Retry-After`, before anything is sent upstream. Synchronous when neither step
- * needs a promise. A throwing `limits.key` answers 500 (like a throwing hook).
+ * with 429 and `Retry-After`, before anything is sent upstream; then, for the proxy and
+ * WebSocket session starts, the identity's `budgets` (429 `BudgetExceeded`). Synchronous when
+ * no step needs a promise. A throwing `limits.key` or `budgets.key` answers 500 (like a
+ * throwing hook).
  */
 export function admitWithinLimits<Ctx>(
   access: LimitedAccess<Ctx>,
@@ -377,14 +443,5 @@ export function admitWithinLimits<Ctx>(
   ctx: Ctx,
   client: ClientFacts,
 ): Admitted | Refused | Promise<Admitted | Refused> {
-  const admission = admit(access, ctx);
-  const limits = access.limits;
-  if (limits === undefined) return admission;
-  if (admission instanceof Promise) {
-    return admission.then((a) =>
-      'refused' in a ? a : withinBudget(access, limits, route, ctx, a, client),
-    );
-  }
-  if ('refused' in admission) return admission;
-  return withinBudget(access, limits, route, ctx, admission, client);
+  return andThen(admit(access, ctx), (a) => limited(access, route, ctx, a, client));
 }

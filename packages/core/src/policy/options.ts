@@ -5,6 +5,7 @@
  */
 
 import type { EndpointOptions, TokenProvider, TokenProviderOptions } from '../types.js';
+import type { BudgetsOptions } from './budgets.js';
 import type { LimitsOptions } from './limits.js';
 import type { DashScopeLogger } from './logging.js';
 import type { PaiEasRoutesOptions } from './pai-eas.js';
@@ -214,6 +215,19 @@ export interface SharedHandlerOptions<Ctx> extends EndpointOptions, HandlerCache
    *   durationSeconds: 60 }, websocket: { points: 30, durationSeconds: 60 } }
    */
   limits?: false | LimitsOptions<Ctx>;
+  /**
+   * Per-identity budgets of the proxy (Model Studio and PAI-EAS) and WebSocket session starts:
+   * `{ requests?, tokens?, periodSeconds, key? }`. A request of an identity whose budget for the
+   * current period is spent is answered 429 `BudgetExceeded` (with `Retry-After`: the seconds
+   * until the period resets), and nothing is sent upstream. Periods are aligned to the epoch
+   * (`periodSeconds: 86400` resets at 00:00 UTC). Requests count at admission; tokens after the
+   * answer (from its usage), so one request can overshoot by its own size. Kept in the `store`
+   * when it keeps budgets (`@dashscope-token/redis`), so they hold across instances; in memory
+   * otherwise. The token route is not budgeted (a browser calls Model Studio itself with the
+   * key it gets there).
+   * @default undefined (no budgets)
+   */
+  budgets?: BudgetsOptions<Ctx>;
   /**
    * Called once per proxied answer that carries usage (JSON answers of both dialects, native
    * and OpenAI-compatible SSE, embeddings) and per WebSocket task or realtime response, after

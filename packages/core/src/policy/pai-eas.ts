@@ -17,6 +17,7 @@ import {
   noStoreAnswer,
   payloadTooLargeAnswer,
 } from './answers.js';
+import type { Budgets } from './budgets.js';
 import { admitWithinLimits, type ClientFacts, type Limits } from './limits.js';
 import type { AuthorizeResult } from './options.js';
 
@@ -323,6 +324,7 @@ export function admitServiceCall<Ctx>(
   access: {
     authorize: ((ctx: Ctx) => AuthorizeResult | Promise<AuthorizeResult>) | undefined;
     limits: Limits<Ctx> | undefined;
+    budgets?: Budgets<Ctx> | undefined;
     hookTimeoutMs: number;
   },
   ctx: Ctx,
@@ -333,6 +335,7 @@ export function admitServiceCall<Ctx>(
       apiKey: NO_KEY.apiKey,
       authorize: access.authorize,
       limits: access.limits,
+      budgets: access.budgets,
       hookTimeoutMs: access.hookTimeoutMs,
     },
     'proxy',

@@ -199,6 +199,19 @@ describe('limit channel', () => {
     expect((await send(h.url, 'POST', '/dashscope/token')).status).toBe(429);
     expect(hits).toEqual([{ limit: 'tokenRoute', code: 'Throttling.ClientLimit' }]);
   });
+  it('a proxied request over its budget publishes a budget hit', async () => {
+    const hits = record<{ limit: string; code: string }>(CHANNELS.limitHit);
+    h = await startHarness({ handler: { budgets: { requests: 1, periodSeconds: 60 } } });
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) {
+      statuses.push((await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY))).status);
+    }
+    expect(statuses[0]).toBe(200);
+    expect(statuses).toContain(429);
+    expect(hits).toEqual(
+      statuses.filter((s) => s === 429).map(() => ({ limit: 'budget', code: 'BudgetExceeded' })),
+    );
+  });
 });
 
 describe('usage channel', () => {

@@ -42,3 +42,28 @@ describe('WebSocket proxy: per-client limits', () => {
     expect(proxy.handler.stats().limits?.limited.websocket).toBe(1);
   });
 });
+
+describe('WebSocket proxy: budgets', () => {
+  it('refuses a session start past the requests budget with 429 BudgetExceeded, before any handshake upstream', async () => {
+    proxy = await startProxy({
+      baseUrl: emulator().url,
+      limits: false,
+      budgets: { requests: 1, periodSeconds: 86_400 },
+    });
+    const conn = await open(`${proxy.wsBase}${REALTIME}`);
+    expect(((await conn.next()).json as { type: string }).type).toBe('session.created');
+    conn.ws.close();
+    const before = emulator().requests.length;
+    const refused = await refusal(`${proxy.wsBase}${REALTIME}`);
+    expect(refused.status).toBe(429);
+    const retryAfter = Number(refused.headers['retry-after']);
+    expect(retryAfter).toBeGreaterThanOrEqual(1);
+    expect(retryAfter).toBeLessThanOrEqual(86_400);
+    expect(refused.json).toMatchObject({ code: 'BudgetExceeded' });
+    expect((refused.json as { message: string }).message).toMatch(
+      /resets at \d{4}-\d\d-\d\dT00:00:00\.000Z/,
+    );
+    expect(emulator().requests.length).toBe(before);
+    expect(proxy.handler.stats().budgets).toMatchObject({ allowed: 1, refused: { requests: 1 } });
+  });
+});
