@@ -171,7 +171,11 @@ describe.each(SERVER_KINDS)('$name', (kind) => {
       expect(retryAfter).toBeGreaterThanOrEqual(1);
       expect(retryAfter).toBeLessThanOrEqual(3600);
       expect(refused.headers.get('x-should-retry')).toBe('false');
-      return refused.json();
+      return (await refused.json()) as {
+        code?: string;
+        message: string;
+        error: { type: string; code: string; message: string };
+      };
     }
 
     it('refuses the request past the budget in OpenAI shape, saying when it resets', async () => {
