@@ -98,8 +98,8 @@ function operationOf(path: string): string {
  * runtime has `diagnostics_channel`) is then traced.
  *
  * Spans (tracer `@dashscope-token/core`):
- * - one per request to the handler's routes (`POST compatible`, kind `SERVER`... see the
- *   README table): `http.request.method`, `url.path`, `server.address`,
+ * - one per request to the handler's routes (`POST compatible`, kind `SERVER`; the core
+ *   README's Telemetry section lists every attribute): `http.request.method`, `url.path`, `server.address`,
  *   `http.response.status_code`, `error.type` (5xx), `dashscope_token.route`, and, when the
  *   answer's usage was read while it was in flight, `gen_ai.provider.name` (`dashscope`),
  *   `gen_ai.operation.name`, `gen_ai.request.model`, `gen_ai.response.model`,
