@@ -14,6 +14,7 @@ import {
 import { dashscopeToken } from '@dashscope-token/express';
 import { createPaiEas } from '@dashscope-token/pai-eas';
 import express from 'express';
+import { startMetrics } from './metrics.mjs';
 import { usagePanel } from './usage.mjs';
 
 const host = '127.0.0.1';
@@ -114,8 +115,12 @@ const dashscope = dashscopeToken({
   }),
 });
 
+// GET /metrics: Prometheus metrics of the handler (requests, mints, token usage by model).
+const metrics = startMetrics([dashscope.handler]);
+
 const app = express();
 app.disable('x-powered-by');
+app.get('/metrics', metrics.handle);
 app.use(dashscope); // POST /dashscope/token, /dashscope/compatible-mode/v1/…, /dashscope/api/v1/…
 
 // What the page needs to know. Never a key.
@@ -177,7 +182,7 @@ server.listen(port, host, () => {
 async function closeAll() {
   server.close();
   server.closeAllConnections();
-  await Promise.allSettled([dashscope.close(), emulator?.close()]);
+  await Promise.allSettled([dashscope.close(), emulator?.close(), metrics.close()]);
 }
 
 // Ctrl-C reaches this process twice under `pnpm demo`: from the terminal, and forwarded by

@@ -13,6 +13,7 @@ import {
   completeUpstreamHeaders,
   createHandlerProviders,
   createTokenProvider,
+  type DiagnosticsRequest,
   type ErrorAnswer,
   type ErrorDialect,
   errorAnswer,
@@ -26,6 +27,7 @@ import {
   NOT_FOUND,
   type NoReplay,
   obtainToken,
+  originHost,
   type ProxyMemo,
   type ProxyPlan,
   paiEasProxyConfig,
@@ -35,6 +37,7 @@ import {
   proxyTokenCall,
   type ReadBody,
   type RelayMeter,
+  requestRouteKind,
   resolveHandlerConfig,
   serviceFailureAnswer,
   serviceGrant,
@@ -48,10 +51,19 @@ import {
   withServiceToken,
 } from '@dashscope-token/core/neutral';
 import { toResponse } from './answer.js';
+
 import { BodyTimeoutError, BodyTooLargeError, limitedStream, readUpTo } from './body.js';
 import { exchange, relay } from './forward.js';
 import { workbenchRoute } from './pai-eas-workbench.js';
 import type { FetchHandler, FetchHandlerOptions, FetchHandlerStats, HandleInfo } from './types.js';
+
+/** The request telemetry tracks, while a channel has a subscriber. */
+interface RequestTrace {
+  request?: DiagnosticsRequest | undefined;
+  ctx?: unknown;
+  /** The answer's `x-request-id`, read when the handler returned it. */
+  requestId?: string | undefined;
+}
 
 /** A refusal, with EAS's request id when EAS answered. */
 type Refusal = { refused: ErrorAnswer; requestId?: string };
@@ -160,6 +172,7 @@ export function createFetchHandler<Ctx = Request>(
   const provider = providers.proxy;
   const tokenProvider = providers.tokenRoute;
   const memo: { current?: ProxyMemo } = {};
+  const upstreamHost = originHost(config.origin);
   const logger = options.logger;
   /** Aborted by `close()`: every upstream call in progress. */
   const closing = new AbortController();
@@ -416,6 +429,7 @@ export function createFetchHandler<Ctx = Request>(
     context: Ctx | undefined,
     settle: Settle,
     info: HandleInfo | undefined,
+    trace: RequestTrace,
   ): Promise<Response | undefined> {
     const url = targetOf(request.url);
     const headers = headerRecord(request.headers);
@@ -428,9 +442,16 @@ export function createFetchHandler<Ctx = Request>(
     const client: ClientFacts = { address: info?.clientAddress, headers };
     if (plan.kind === 'outside') return undefined;
     const ctx = (context !== undefined ? context : request) as Ctx;
+    if (plan.kind === 'answer') return toResponse(plan.answer, plan.cors);
+    trace.ctx = ctx;
+    trace.request = config.telemetry?.startRequest(
+      request.method,
+      requestRouteKind(plan),
+      url,
+      ctx,
+      upstreamHost,
+    );
     switch (plan.kind) {
-      case 'answer':
-        return toResponse(plan.answer, plan.cors);
       case 'token':
         return tokenRoute(request, ctx, plan.cors, client);
       case 'proxy': {
@@ -473,12 +494,21 @@ export function createFetchHandler<Ctx = Request>(
     activeRequests++;
     let released = false;
     let deferred = false;
+    const trace: RequestTrace = {};
+    let response: Response | undefined;
     const release = () => {
       if (released) return;
       released = true;
       activeRequests--;
+      if (trace.request !== undefined) {
+        // After the relayed body ended (or at once for the handler's own answers).
+        config.telemetry!.endRequest(trace.request, trace.ctx, {
+          status: response?.status ?? 0,
+          requestId: trace.requestId,
+          clientGone: request.signal.aborted,
+        });
+      }
     };
-    let response: Response | undefined;
     try {
       response = await route(
         request,
@@ -488,7 +518,12 @@ export function createFetchHandler<Ctx = Request>(
           relayWith(release);
         },
         info,
+        trace,
       );
+      // Read now: a runtime may not let the headers of a Response it is sending be read.
+      if (trace.request !== undefined && response !== undefined) {
+        trace.requestId = response.headers.get('x-request-id') ?? undefined;
+      }
     } catch {
       // A bug, not a request error: answer 500 without details rather than hang.
       if (logger !== undefined) logInternalError(logger, request.method, targetOf(request.url));

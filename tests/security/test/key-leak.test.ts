@@ -3,15 +3,17 @@
  * Express (several mounts: guarded, multi-tenant, allowModels, CORS, body parser, short TTLs,
  * an unreachable upstream), Fastify 4 and 5, plain node:http, the fetch handler (behind a
  * node:http → Request bridge, and served by real Bun and real Deno: what their clients received
- * and their log lines on stderr) and Hono on `@hono/node-server`, capture every byte written to a client socket and every line
- * given to the logger, and search them for the permanent keys and every 8-character fragment
+ * and their log lines on stderr) and Hono on `@hono/node-server`, capture every byte written to a client socket, every line
+ * given to the logger and every diagnostics-channel message, and search them for the permanent keys and every 8-character fragment
  * of them. Expected matches: 0. Log lines must also carry no
  * `Authorization` or `Cookie` value: not the client's, not an injected or vended `st-` key.
  */
 
+import diagnostics from 'node:diagnostics_channel';
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CHANNELS } from '@dashscope-token/core';
 import {
   type Emulator,
   type EmulatorFault,
@@ -275,7 +277,15 @@ async function startAppsFor(kind: Kind): Promise<App> {
   return startFastifyApp(emulator, kind);
 }
 
+/** Every message published on a dashscope-token diagnostics channel during the sweep, as JSON. */
+const published: string[] = [];
+const subscribers = Object.values(CHANNELS).map((name) => {
+  const listener = (message: unknown) => published.push(`${name} ${JSON.stringify(message)}`);
+  return { name, listener };
+});
+
 beforeAll(async () => {
+  for (const { name, listener } of subscribers) diagnostics.subscribe(name, listener);
   emulator = await startEmulator({
     apiKeys: [...PERMANENT_KEYS],
     chunkDelayMs: 2,
@@ -288,6 +298,7 @@ beforeAll(async () => {
 });
 
 afterAll(async () => {
+  for (const { name, listener } of subscribers) diagnostics.unsubscribe(name, listener);
   await emulator.close();
 });
 
@@ -544,6 +555,29 @@ describe('key-leak sweep', () => {
       expect(logs.includes(new URL(url).search), 'a Workbench URL query was logged').toBe(false);
     }
     expect(logs).not.toContain(EAS_CREDENTIALS.accessKeyId);
+  });
+
+  it('published no key, st- key, AccessKey, service token or query on any diagnostics channel', () => {
+    const events = published.join('\n');
+    // (No per-client limit is hit in the sweep, and its background refresh may end with the app.)
+    for (const name of [
+      CHANNELS.requestStart,
+      CHANNELS.requestEnd,
+      CHANNELS.mint,
+      CHANNELS.usage,
+    ]) {
+      expect(
+        published.some((e) => e.startsWith(`${name} `)),
+        `nothing on ${name}`,
+      ).toBe(true);
+    }
+    expect(keyFragments(events)).toEqual([]);
+    expect(keyFragments(events, EAS_SECRETS)).toEqual([]);
+    expect(events).not.toMatch(/\b(sk|st)-[A-Za-z0-9]{8,}/);
+    expect(events).not.toContain(CLIENT_BEARER);
+    expect(events).not.toContain('client-cookie');
+    expect(events).not.toContain(EAS_CREDENTIALS.accessKeyId);
+    expect(events).not.toMatch(/"path":"[^"]*\?/);
   });
 
   it('logged no Authorization or Cookie value: not the client’s, not an st- key', () => {

@@ -11,7 +11,8 @@ import {
 import { logInternalError } from '../policy/logging.js';
 import type { HandlerGetTokenOptions } from '../policy/options.js';
 import { paiEasProxyConfig } from '../policy/pai-eas.js';
-import { planRequest } from '../policy/request.js';
+import { planRequest, type RequestPlan } from '../policy/request.js';
+import { originHost, requestRouteKind } from '../policy/telemetry.js';
 import { createTokenProvider } from '../token/with-undici.js';
 import { DEFAULT_CONNECT_TIMEOUT_MS } from '../transport/undici.js';
 import type { TemporaryToken } from '../types.js';
@@ -19,6 +20,7 @@ import { sendError, setHeaders, writeAnswer } from './answer.js';
 import { logNodeRequest } from './logging.js';
 import { handleWorkbenchRoute } from './pai-eas-workbench.js';
 import { handleProxyRoute, type ProxyContext } from './proxy-route.js';
+import { endNodeRequest, nodeTelemetry } from './telemetry.js';
 import { handleTokenRoute } from './token-route.js';
 import type {
   DashScopeHandler,
@@ -61,6 +63,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
   const config: HandlerConfig<Ctx, IncomingMessage> = resolveHandlerConfig(
     options,
     options.websocket,
+    nodeTelemetry,
   );
   const providers = createHandlerProviders(options, config, createTokenProvider);
   const provider = providers.proxy;
@@ -91,6 +94,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     };
   }
   const webSockets = createWebSocketProxy(config, provider);
+  const upstreamHost = originHost(config.origin);
 
   async function route(
     req: IncomingMessage,
@@ -106,10 +110,32 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
     if (plan.kind === 'outside') return false;
     if (plan.cors.length > 0) setHeaders(res, plan.cors);
     const ctx = (handleOptions?.context !== undefined ? handleOptions.context : req) as Ctx;
+    if (plan.kind === 'answer') {
+      writeAnswer(res, plan.answer);
+      return true;
+    }
+    const traced = nodeTelemetry.startRequest(
+      req.method ?? 'GET',
+      requestRouteKind(plan),
+      handleOptions?.url ?? req.url ?? '/',
+      ctx,
+      upstreamHost,
+    );
+    try {
+      return await routePlanned(req, res, handleOptions, plan, ctx);
+    } finally {
+      if (traced !== undefined) endNodeRequest(traced, ctx, res);
+    }
+  }
+
+  async function routePlanned(
+    req: IncomingMessage,
+    res: ServerResponse,
+    handleOptions: HandleOptions<Ctx> | undefined,
+    plan: Exclude<RequestPlan, { kind: 'outside' | 'answer' }>,
+    ctx: Ctx,
+  ): Promise<boolean> {
     switch (plan.kind) {
-      case 'answer':
-        writeAnswer(res, plan.answer);
-        return true;
       case 'token':
         await handleTokenRoute(res, ctx, config, tokenProvider!, {
           address: handleOptions?.clientAddress ?? req.socket?.remoteAddress,

@@ -4,6 +4,7 @@ import type { Dispatcher } from 'undici';
 import { filterResponseHeaders, mergeVary } from '../policy/headers.js';
 import type { RelayMeter } from '../policy/meter.js';
 import { ClientGoneError } from './client-gone.js';
+import { noteUpstreamRequestId } from './telemetry.js';
 
 /** One request to send upstream. */
 export interface UpstreamRequest {
@@ -133,6 +134,7 @@ class RelayHandler implements Dispatcher.DispatchHandler {
     const res = this.res;
     const { headers, eventStream } = filterResponseHeaders(upstreamHeaders);
     if (eventStream) headers.push('x-accel-buffering', 'no');
+    noteUpstreamRequestId(res, upstreamHeaders['x-request-id']);
     writeHeadKeepingVary(res, statusCode, headers);
     this.started = true;
     if (this.meter !== undefined) {

@@ -16,6 +16,7 @@ import type { HandlerProviders, SharedHandlerOptions } from './options.js';
 import { type PaiEasConfig, resolvePaiEasConfig } from './pai-eas.js';
 import { RemintLimiter } from './remint.js';
 import { normalisePrefix } from './routes.js';
+import { runtimeTelemetry, type Telemetry } from './telemetry.js';
 import { Metering } from './usage.js';
 import {
   resolveWebSocketConfig,
@@ -93,6 +94,11 @@ export interface HandlerConfig<Ctx, Req = never> extends AccessPolicy<Ctx> {
    * meter an answer only when `metering.active`.
    */
   metering: Metering<Ctx>;
+  /**
+   * The `diagnostics_channel` channels requests, limit hits and usage are published on
+   * (`undefined` in runtimes without them).
+   */
+  telemetry: Telemetry | undefined;
 }
 
 function integer(
@@ -200,11 +206,14 @@ function checkProviders(provider: unknown): HandlerProviders {
  * Resolves handler options, once.
  * @param websocket the `websocket` option (node:http executor; `undefined` = defaults), `false`
  *   when WebSockets are off or the executor has none
+ * @param telemetry the runtime's channels (the Node entry's own; by default those
+ *   `process.getBuiltinModule` gives, where it exists)
  * @throws DashScopeError `InvalidParameter` for invalid options (at creation, not per request).
  */
 export function resolveHandlerConfig<Ctx, Req = never>(
   options: SharedHandlerOptions<Ctx>,
   websocket: false | WebSocketSettings<Ctx, Req> | undefined,
+  telemetry: Telemetry | undefined = runtimeTelemetry(),
 ): HandlerConfig<Ctx, Req> {
   let prefix: string;
   try {
@@ -277,11 +286,14 @@ export function resolveHandlerConfig<Ctx, Req = never>(
       `Invalid proxy.forwardHeaders: ${JSON.stringify(forwardHeaders.refused)} is never forwarded (a credential, a framing header or a header that rewrites the target or method).`,
     );
   }
-  const metering = new Metering({
-    onUsage: hookOption(options.onUsage, 'onUsage'),
-    meterStreams: options.meterStreams,
-    logger: options.logger,
-  });
+  const metering = meteringWith(
+    new Metering({
+      onUsage: hookOption(options.onUsage, 'onUsage'),
+      meterStreams: options.meterStreams,
+      logger: options.logger,
+    }),
+    telemetry,
+  );
   const onStoreError = storeErrorReporter(options);
   const origin = base.origin;
   const basePath = base.pathname === '/' ? '' : base.pathname.replace(/\/+$/, '');
@@ -335,7 +347,22 @@ export function resolveHandlerConfig<Ctx, Req = never>(
     paiEas: resolvePaiEasConfig(options.paiEas),
     remints: new RemintLimiter(),
     metering,
+    telemetry,
   };
+}
+
+/** `metering`, also publishing on the usage channel while it has a subscriber. */
+function meteringWith<Ctx>(
+  metering: Metering<Ctx>,
+  telemetry: Telemetry | undefined,
+): Metering<Ctx> {
+  if (telemetry !== undefined) {
+    metering.listenWhen(
+      () => telemetry.usageWanted,
+      (event, ctx) => telemetry.usage(event, ctx),
+    );
+  }
+  return metering;
 }
 
 /** A hook option: a function, or `undefined`. */

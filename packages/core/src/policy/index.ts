@@ -140,6 +140,26 @@ export { REMINT_INTERVAL_MS, RemintLimiter } from './remint.js';
 export type { RequestFacts, RequestHeaders, RequestPlan } from './request.js';
 export { planRequest, TOKEN_ROUTE_ALLOW, tokenAnswer } from './request.js';
 export { matchRoute, normalisePrefix } from './routes.js';
+export type {
+  DiagnosticsChannel,
+  DiagnosticsChannels,
+  DiagnosticsRequest,
+  LimitHitMessage,
+  MintMessage,
+  RefreshErrorMessage,
+  RequestEndMessage,
+  RequestOutcome,
+  RequestRouteKind,
+  RequestStartMessage,
+  UsageMessage,
+} from './telemetry.js';
+export {
+  CHANNELS,
+  originHost,
+  requestRouteKind,
+  runtimeTelemetry,
+  Telemetry,
+} from './telemetry.js';
 export type { UsageEvent, UsageHook, UsageListener, UsageRoute } from './usage.js';
 export { Metering, usageIdentity } from './usage.js';
 export type { AnswerUsage, UsageCounts, UsageReader } from './usage-reader.js';

@@ -13,6 +13,7 @@ import { invalidOption } from '../token/errors.js';
 import { type AccessPolicy, type Admitted, admit, type Refused } from './admission.js';
 import { type ErrorAnswer, failureAnswer } from './answers.js';
 import type { Budgets } from './budgets.js';
+import type { LimitHitMessage, Telemetry } from './telemetry.js';
 
 /** One budget: `points` requests per `durationSeconds` window, per client. */
 export interface LimitRule {
@@ -334,6 +335,8 @@ export interface LimitedAccess<Ctx> extends AccessPolicy<Ctx> {
   limits: Limits<Ctx> | undefined;
   /** Per-identity budgets of the proxy and WebSocket session starts; `undefined` when none. */
   budgets?: Budgets<Ctx> | undefined;
+  /** Where limit and budget refusals are published (`undefined`: nowhere). */
+  telemetry?: Telemetry | undefined;
 }
 
 /**
@@ -384,6 +387,22 @@ export function withinBudgets<Ctx>(
   );
 }
 
+/** `step`, its 429 refusal published on `dashscope-token:limit:hit` as a hit of `limit`. */
+function published(
+  step: Admitted | Refused | Promise<Admitted | Refused>,
+  telemetry: Telemetry | undefined,
+  limit: LimitHitMessage['limit'],
+): Admitted | Refused | Promise<Admitted | Refused> {
+  if (telemetry === undefined) return step;
+  const tell = (result: Admitted | Refused): Admitted | Refused => {
+    if ('refused' in result && result.refused.status === 429) {
+      telemetry.limitHit({ limit, code: result.refused.code });
+    }
+    return result;
+  };
+  return step instanceof Promise ? step.then(tell) : tell(step);
+}
+
 /** `next` after `step` unless it refused, awaiting only what is a promise. */
 function andThen(
   step: Admitted | Refused | Promise<Admitted | Refused>,
@@ -400,11 +419,15 @@ function limited<Ctx>(
   admitted: Admitted,
   client: ClientFacts,
 ): Admitted | Refused | Promise<Admitted | Refused> {
-  const { limits, budgets } = access;
+  const { limits, budgets, telemetry } = access;
   const within =
-    limits === undefined ? admitted : withinBudget(limits, route, ctx, admitted, client);
+    limits === undefined
+      ? admitted
+      : published(withinBudget(limits, route, ctx, admitted, client), telemetry, route);
   if (budgets === undefined || route === 'tokenRoute') return within;
-  return andThen(within, (a) => withinBudgets(budgets, limits, ctx, a, client));
+  return andThen(within, (a) =>
+    published(withinBudgets(budgets, limits, ctx, a, client), telemetry, 'budget'),
+  );
 }
 
 /**

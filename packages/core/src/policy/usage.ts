@@ -4,8 +4,7 @@
  * telemetry). The executors read usage from the answer as it passes (never holding it back)
  * and call {@link Metering.report}. Runtime-neutral.
  */
-import { sha256 } from '@noble/hashes/sha2';
-import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
+import { apiKeyHash } from '../key-hash.js';
 import type { Admitted } from './admission.js';
 import type { ErrorDialect } from './answers.js';
 import type { ClientFacts, Limits } from './limits.js';
@@ -107,6 +106,7 @@ const KEY_HASHES = 1024;
 export class Metering<Ctx> {
   readonly #hook: UsageHook<Ctx> | undefined;
   readonly #listeners: UsageListener<Ctx>[] = [];
+  readonly #conditional: { wanted: () => boolean; listener: UsageListener<Ctx> }[] = [];
   readonly #logger: DashScopeLogger | undefined;
   readonly #hashes = new Map<string, string>();
   /** `meterStreams`: ask upstream for the usage of streams whose client did not. */
@@ -127,16 +127,26 @@ export class Metering<Ctx> {
     this.#listeners.push(listener);
   }
 
+  /**
+   * Adds a listener that counts only while `wanted()` is true (telemetry: while its channel has
+   * a subscriber), so that it alone does not make the handler meter answers nobody reads.
+   */
+  listenWhen(wanted: () => boolean, listener: UsageListener<Ctx>): void {
+    this.#conditional.push({ wanted, listener });
+  }
+
   /** Whether anything listens: executors skip metering when not. */
   get active(): boolean {
-    return this.#hook !== undefined || this.#listeners.length > 0;
+    if (this.#hook !== undefined || this.#listeners.length > 0) return true;
+    for (const c of this.#conditional) if (c.wanted()) return true;
+    return false;
   }
 
   /** The hash of a permanent key reported as `keyHash` (16 hex digits of its SHA-256). */
   keyHash(apiKey: string): string {
     let hash = this.#hashes.get(apiKey);
     if (hash === undefined) {
-      hash = bytesToHex(sha256(utf8ToBytes(apiKey))).slice(0, 16);
+      hash = apiKeyHash(apiKey);
       if (this.#hashes.size >= KEY_HASHES) this.#hashes.clear();
       this.#hashes.set(apiKey, hash);
     }
@@ -145,13 +155,8 @@ export class Metering<Ctx> {
 
   /** Hands one event to every listener, then to `onUsage`; never throws. */
   report(event: UsageEvent, ctx: Ctx): void {
-    for (const listener of this.#listeners) {
-      try {
-        listener(event, ctx);
-      } catch (error) {
-        this.#failed(error);
-      }
-    }
+    for (const listener of this.#listeners) this.#tell(listener, event, ctx);
+    for (const c of this.#conditional) if (c.wanted()) this.#tell(c.listener, event, ctx);
     const hook = this.#hook;
     if (hook === undefined) return;
     try {
@@ -159,6 +164,14 @@ export class Metering<Ctx> {
       if (pending !== undefined && typeof (pending as Promise<void>).then === 'function') {
         (pending as Promise<void>).then(undefined, (error: unknown) => this.#failed(error));
       }
+    } catch (error) {
+      this.#failed(error);
+    }
+  }
+
+  #tell(listener: UsageListener<Ctx>, event: UsageEvent, ctx: Ctx): void {
+    try {
+      listener(event, ctx);
     } catch (error) {
       this.#failed(error);
     }

@@ -2,6 +2,7 @@
  * The token engine's public functions bound to a default transport: each entry point binds its
  * runtime's (undici for `@dashscope-token/core`, fetch for `@dashscope-token/core/neutral`).
  */
+import type { Telemetry } from '../policy/telemetry.js';
 import type {
   MintTokenOptions,
   TemporaryToken,
@@ -23,11 +24,18 @@ export interface TokenEngine {
   createTokenProvider(options?: TokenProviderOptions): TokenProvider;
 }
 
-/** The engine whose mints go through `opts.transport`, else through `defaultTransport(opts)`. */
-export function tokenEngine(defaultTransport: DefaultTransport): TokenEngine {
+/**
+ * The engine whose mints go through `opts.transport`, else through `defaultTransport(opts)`;
+ * its providers publish on `telemetry`'s channels.
+ */
+export function tokenEngine(
+  defaultTransport: DefaultTransport,
+  telemetry?: Telemetry,
+): TokenEngine {
   return {
     mintToken: async (opts) => (await mintWithTransport(opts, defaultTransport)).token,
     mintTokenWithTiming: (opts) => mintWithTransport(opts, defaultTransport),
-    createTokenProvider: (options = {}) => composeTokenProvider(options, defaultTransport),
+    createTokenProvider: (options = {}) =>
+      composeTokenProvider(options, defaultTransport, telemetry),
   };
 }

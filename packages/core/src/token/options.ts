@@ -6,6 +6,7 @@ import { sha256 } from '@noble/hashes/sha2';
 import { bytesToHex, utf8ToBytes } from '@noble/hashes/utils';
 import { processEnv } from '../env.js';
 import { DashScopeError } from '../errors.js';
+import type { Telemetry } from '../policy/telemetry.js';
 import { resolveBaseUrl } from '../regions.js';
 import { resolveRetryOptions } from '../retry.js';
 import { DEFAULT_STORE_TIMEOUT_MS, StoreGuard } from '../store/guard.js';
@@ -49,6 +50,8 @@ export interface ProviderSettings {
   readonly retryPolicy: Readonly<Required<RetryOptions>>;
   readonly now: () => number;
   readonly onRefreshError: ((error: DashScopeError) => void) | undefined;
+  /** Where mints and refresh failures are published (`undefined`: nowhere). */
+  readonly telemetry: Telemetry | undefined;
   readonly mint: MintFunction;
   /** The key used when a call passes none (option, else `DASHSCOPE_API_KEY`). */
   readonly defaultKey: string | undefined;
@@ -139,6 +142,7 @@ function resolveStore(
 export function resolveProviderOptions(
   options: TokenProviderOptions,
   defaultTransport: DefaultTransport,
+  telemetry?: Telemetry,
 ): ProviderSettings {
   const opts: TokenProviderOptions = options ?? {};
   const baseUrl = withSecrets(
@@ -212,6 +216,7 @@ export function resolveProviderOptions(
     retryPolicy,
     now,
     onRefreshError: opts.onRefreshError,
+    telemetry,
     mint,
     defaultKey,
     defaultCacheKey:

@@ -5,6 +5,7 @@
  */
 import { LRUCache } from 'lru-cache';
 import { DashScopeError, isDashScopeError } from '../errors.js';
+import type { Telemetry } from '../policy/telemetry.js';
 import type {
   GetTokenOptions,
   TemporaryToken,
@@ -31,15 +32,17 @@ const noop = (): void => {};
 
 /**
  * The provider behind each entry point's `createTokenProvider`, minting through
- * `options.transport`, else through `defaultTransport(options)`.
+ * `options.transport`, else through `defaultTransport(options)`, and publishing its mints and
+ * refresh failures on `telemetry`'s channels.
  *
  * @throws DashScopeError `InvalidParameter` at once for invalid options (endpoint, TTL, windows).
  */
 export function composeTokenProvider(
   options: TokenProviderOptions,
   defaultTransport: DefaultTransport,
+  telemetry?: Telemetry,
 ): TokenProvider {
-  const settings = resolveProviderOptions(options, defaultTransport);
+  const settings = resolveProviderOptions(options, defaultTransport, telemetry);
   const { now, defaultKey, defaultCacheKey } = settings;
   const cache = new LRUCache<string, Entry>({ max: settings.maxKeys });
   const negative = new LRUCache<string, NegativeEntry>({ max: settings.maxKeys });
@@ -93,7 +96,7 @@ export function composeTokenProvider(
       if (current !== undefined && current.expiresAt - now() >= minValidityMs) {
         if (!flight.reported && isDashScopeError(error)) {
           flight.reported = true;
-          reportRefreshError(settings, error);
+          reportRefreshError(settings, error, request.apiKey);
         }
         return current.token;
       }

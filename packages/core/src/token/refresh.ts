@@ -5,6 +5,7 @@
  */
 import type { LRUCache } from 'lru-cache';
 import { DashScopeError, isDashScopeError } from '../errors.js';
+import { apiKeyHash } from '../key-hash.js';
 import { retrying } from '../retry.js';
 import { closedError } from './errors.js';
 import { type Entry, toEntry } from './expiry.js';
@@ -36,8 +37,16 @@ export interface RefreshContext {
   readonly closing: AbortSignal;
 }
 
-/** Passes `error` to `onRefreshError`, ignoring anything the reporter throws. */
-export function reportRefreshError(settings: ProviderSettings, error: DashScopeError): void {
+/**
+ * Passes `error` to `onRefreshError`, ignoring anything the reporter throws, and publishes it
+ * on `dashscope-token:token:refresh-error`.
+ */
+export function reportRefreshError(
+  settings: ProviderSettings,
+  error: DashScopeError,
+  apiKey: string,
+): void {
+  settings.telemetry?.refreshFailed(apiKeyHash(apiKey), error);
   if (settings.onRefreshError === undefined) return;
   try {
     settings.onRefreshError(error);
@@ -81,15 +90,24 @@ export async function refresh(
 ): Promise<Entry> {
   const { settings, cache, negative, counters, closing } = context;
   const { key, apiKey } = request;
+  const telemetry = settings.telemetry;
   const mint = async (): Promise<Entry> => {
-    const timed = await retrying(() => settings.mint(apiKey, closing), settings.retryPolicy, {
-      signal: closing,
-      onAttemptError: () => {
-        counters.errors++;
-      },
-    });
+    const startedAt = telemetry?.mintsWanted === true ? performance.now() : undefined;
+    let timed: Awaited<ReturnType<ProviderSettings['mint']>>;
+    try {
+      timed = await retrying(() => settings.mint(apiKey, closing), settings.retryPolicy, {
+        signal: closing,
+        onAttemptError: () => {
+          counters.errors++;
+        },
+      });
+    } catch (error) {
+      if (startedAt !== undefined) publishMint(settings, apiKey, startedAt, flight, error);
+      throw error;
+    }
     if (closing.aborted) throw closedError();
     counters.mints++;
+    if (startedAt !== undefined) publishMint(settings, apiKey, startedAt, flight, undefined);
     return toEntry(timed, settings.ttlMs);
   };
   try {
@@ -124,8 +142,31 @@ export async function refresh(
     }
     if (flight.background && !closing.aborted) {
       flight.reported = true;
-      reportRefreshError(settings, error);
+      reportRefreshError(settings, error, apiKey);
     }
     throw error;
   }
+}
+
+/** Publishes one mint (`failure` undefined: minted) on `dashscope-token:token:mint`. */
+function publishMint(
+  settings: ProviderSettings,
+  apiKey: string,
+  startedAt: number,
+  flight: Flight<Entry>,
+  failure: unknown,
+): void {
+  settings.telemetry?.minted({
+    keyHash: apiKeyHash(apiKey),
+    expireInSeconds: settings.ttl,
+    durationMs: performance.now() - startedAt,
+    outcome: failure === undefined ? 'minted' : 'failed',
+    code:
+      failure === undefined
+        ? undefined
+        : isDashScopeError(failure)
+          ? failure.code
+          : 'InternalError',
+    background: flight.background,
+  });
 }

@@ -3,10 +3,11 @@
  * `@dashscope-token/core/neutral` exports (Bun, Deno, Workers, edge functions, browsers).
  */
 
+import { runtimeTelemetry } from '../policy/telemetry.js';
 import { fetchTransport } from '../transport/fetch.js';
 import { tokenEngine } from './engine.js';
 
-const engine = /* @__PURE__ */ tokenEngine(() => fetchTransport());
+const engine = /* @__PURE__ */ tokenEngine(() => fetchTransport(), runtimeTelemetry());
 
 /**
  * Mints a temporary API key (`st-…`) from a permanent one, as `mintToken` of

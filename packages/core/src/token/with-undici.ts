@@ -3,10 +3,11 @@
  * (the Node entry) exports.
  */
 
+import { nodeTelemetry } from '../node/telemetry.js';
 import { undiciTransport } from '../transport/undici.js';
 import { tokenEngine } from './engine.js';
 
-const engine = /* @__PURE__ */ tokenEngine((options) => undiciTransport(options));
+const engine = /* @__PURE__ */ tokenEngine((options) => undiciTransport(options), nodeTelemetry);
 
 /**
  * Mints a temporary API key (`st-…`) from a permanent one.
