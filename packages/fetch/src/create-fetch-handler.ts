@@ -1,5 +1,6 @@
 import {
   admitServiceCall,
+  type Admitted,
   admitWithinLimits,
   appToken,
   BODY_READ_TIMEOUT,
@@ -13,6 +14,7 @@ import {
   createHandlerProviders,
   createTokenProvider,
   type ErrorAnswer,
+  enterProxy,
   type ErrorDialect,
   errorAnswer,
   fetchTransport,
@@ -219,7 +221,6 @@ export function createFetchHandler<Ctx = Request>(
     if (refusedMethod !== undefined) return fail(refusedMethod);
     const eas = service === undefined ? undefined : paiEas;
     const config = eas === undefined ? handlerConfig : easConfig!;
-    let apiKey = '';
     let admission =
       eas === undefined
         ? admitWithinLimits(config, 'proxy', ctx, client)
@@ -228,7 +229,53 @@ export function createFetchHandler<Ctx = Request>(
       admission = await boundAdmission(handlerConfig, admission, request.signal);
     }
     if ('refused' in admission) return fail(admission.refused);
-    if (eas === undefined) apiKey = admission.apiKey;
+    // One slot of the client's concurrency, given back once: when the relayed body ends or is
+    // cancelled, or at once for any other answer.
+    const entered = enterProxy(handlerConfig.limits, ctx, admission, client);
+    if ('refused' in entered) return fail(entered.refused);
+    let handedOver = false;
+    const settleReleasing: Settle = (relayWith) => {
+      handedOver = true;
+      settle((done) =>
+        relayWith(() => {
+          entered.slot.release();
+          done();
+        }),
+      );
+    };
+    try {
+      return await proxyAdmitted(
+        request,
+        dialect,
+        target,
+        query,
+        cors,
+        settleReleasing,
+        admission,
+        service,
+      );
+    } finally {
+      if (!handedOver) entered.slot.release();
+    }
+  }
+
+  /** The rest of a proxied request once admitted: plan, body, key, exchange and relay. */
+  async function proxyAdmitted(
+    request: Request,
+    dialect: ErrorDialect,
+    target: string,
+    query: string,
+    cors: readonly string[],
+    settle: Settle,
+    admission: Admitted,
+    service: string | undefined,
+  ): Promise<Response> {
+    const fail = (error: ErrorAnswer, requestId?: string) =>
+      toResponse(errorAnswer(dialect, error, requestId), cors);
+    const method = request.method;
+    const eas = service === undefined ? undefined : paiEas;
+    const config = eas === undefined ? handlerConfig : easConfig!;
+    const apiKey = eas === undefined ? admission.apiKey : '';
     const plan = planProxy(config, target, {
       method,
       rawHeaders: flatHeaders(request.headers),

@@ -37,6 +37,8 @@ export {
   utf8Length,
 } from './answers.js';
 export type { HandlerConfig, HandlerTokenProviders } from './config.js';
+export type { ConcurrencySlot, ConcurrencyStats, Entered } from './concurrency.js';
+export { DEFAULT_CONCURRENT_REQUESTS, enterProxy } from './concurrency.js';
 export { createHandlerProviders, resolveHandlerConfig } from './config.js';
 export { CorsPolicy } from './cors.js';
 export type { UpstreamHeaders } from './headers.js';
@@ -60,6 +62,8 @@ export {
   Limits,
   MemoryRateLimiter,
 } from './limits.js';
+export type { PoolQueueSettings, PoolQueueStats, PoolTurn } from './pool-queue.js';
+export { DEFAULT_QUEUE_LENGTH, DEFAULT_QUEUE_TIMEOUT_MS } from './pool-queue.js';
 export type { DashScopeLogger, RequestLogFacts, RequestLogFields } from './logging.js';
 export { logInternalError, logRefreshError, logRequest, logStoreError } from './logging.js';
 export type {
