@@ -1,6 +1,6 @@
 import {
-  admitServiceCall,
   type Admitted,
+  admitServiceCall,
   admitWithinLimits,
   appToken,
   BODY_READ_TIMEOUT,
@@ -14,8 +14,8 @@ import {
   createHandlerProviders,
   createTokenProvider,
   type ErrorAnswer,
-  enterProxy,
   type ErrorDialect,
+  enterProxy,
   errorAnswer,
   fetchTransport,
   type HandlerConfig,

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { LimitStats } from '../policy/limits.js';
-import type { PoolQueueStats } from '../policy/pool-queue.js';
 import type { HandlerGetTokenOptions, SharedHandlerOptions } from '../policy/options.js';
+import type { PoolQueueStats } from '../policy/pool-queue.js';
 import type {
   TemporaryToken,
   TokenProvider,

@@ -36,9 +36,9 @@ export {
   unauthorizedUpstreamAnswer,
   utf8Length,
 } from './answers.js';
-export type { HandlerConfig, HandlerTokenProviders } from './config.js';
 export type { ConcurrencySlot, ConcurrencyStats, Entered } from './concurrency.js';
 export { DEFAULT_CONCURRENT_REQUESTS, enterProxy } from './concurrency.js';
+export type { HandlerConfig, HandlerTokenProviders } from './config.js';
 export { createHandlerProviders, resolveHandlerConfig } from './config.js';
 export { CorsPolicy } from './cors.js';
 export type { UpstreamHeaders } from './headers.js';
@@ -62,8 +62,6 @@ export {
   Limits,
   MemoryRateLimiter,
 } from './limits.js';
-export type { PoolQueueSettings, PoolQueueStats, PoolTurn } from './pool-queue.js';
-export { DEFAULT_QUEUE_LENGTH, DEFAULT_QUEUE_TIMEOUT_MS } from './pool-queue.js';
 export type { DashScopeLogger, RequestLogFacts, RequestLogFields } from './logging.js';
 export { logInternalError, logRefreshError, logRequest, logStoreError } from './logging.js';
 export type {
@@ -109,6 +107,8 @@ export {
   workbenchAnswer,
   workbenchTarget,
 } from './pai-eas.js';
+export type { PoolQueueSettings, PoolQueueStats, PoolTurn } from './pool-queue.js';
+export { DEFAULT_QUEUE_LENGTH, DEFAULT_QUEUE_TIMEOUT_MS } from './pool-queue.js';
 export type { BodyHandling, ProxyFacts, ProxyMemo, ProxyPlan, ReadBody } from './proxy.js';
 export {
   BODY_READ_TIMEOUT,

@@ -9,8 +9,9 @@
  * clients holding connections cannot keep a newcomer waiting beyond `sendTimeoutMs`.
  * Runtime-neutral (a timer per waiting request).
  */
-import { invalidOption } from '../token/errors.js';
+
 import { unrefTimer } from '../timer.js';
+import { invalidOption } from '../token/errors.js';
 import type { ErrorAnswer } from './answers.js';
 
 /** Default most requests waiting for an upstream connection, every client together. */

@@ -5,7 +5,7 @@
  */
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { ClientConcurrency } from '../../src/policy/concurrency.js';
-import { type PoolTurn, PoolQueue, resolvePoolQueue } from '../../src/policy/pool-queue.js';
+import { PoolQueue, type PoolTurn, resolvePoolQueue } from '../../src/policy/pool-queue.js';
 
 afterEach(() => {
   vi.useRealTimers();
