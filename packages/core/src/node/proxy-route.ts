@@ -346,7 +346,7 @@ async function forwardRecovering(
   if (pool.queue === undefined) {
     return forwardHolding(res, dialect, pool.dispatcher, upstream, recovery);
   }
-  const entering = pool.queue.enter(pool.client, clientGoneSignal(res));
+  const entering = pool.queue.enter(pool.client, () => clientGoneSignal(res));
   const turn = entering instanceof Promise ? await entering : entering;
   if (turn === undefined) {
     if (upstream.body !== null && !Buffer.isBuffer(upstream.body)) upstream.body.destroy();

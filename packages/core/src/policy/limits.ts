@@ -57,6 +57,8 @@ export interface LimitsOptions<Ctx> {
   concurrentRequests?: number | false;
   /**
    * The client a request counts against. Returning `undefined` (or `''`) uses the default.
+   * Called for each budget a request meets (a proxied request: its rate and its
+   * `concurrentRequests`), so keep it cheap and free of side effects.
    * @default the `id` `authorize` returned, else the client address (Express `req.ip`, Koa
    *   `ctx.ip`, Fastify `request.ip`, node:http the socket address, Fetch the `clientAddress`
    *   the runtime passes or `clientAddressHeader`)

@@ -125,11 +125,12 @@ export class PoolQueue {
   /**
    * A connection for one exchange of `client`: at once when one is free and nobody waits,
    * else when its turn comes. Resolves with the 503 to answer when the queue is full or the
-   * wait exceeds `queueTimeoutMs`, and with `undefined` when `signal` aborts (the client left).
+   * wait exceeds `queueTimeoutMs`, and with `undefined` when the signal `leaving` gives aborts
+   * (the client left; asked for only when the request has to wait).
    */
   enter(
     client: string,
-    signal?: AbortSignal,
+    leaving?: () => AbortSignal,
   ): PoolTurn | ErrorAnswer | Promise<PoolTurn | ErrorAnswer | undefined> {
     const owner = this.#clientQueue(client);
     if (this.#inFlight < this.#settings.connections && this.#waiting === 0) {
@@ -140,6 +141,7 @@ export class PoolQueue {
       this.#forgetIfIdle(owner);
       return QUEUE_FULL;
     }
+    const signal = leaving?.();
     if (signal?.aborted) {
       this.#forgetIfIdle(owner);
       return Promise.resolve(undefined);

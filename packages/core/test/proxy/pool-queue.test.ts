@@ -79,7 +79,7 @@ describe('pool queue', () => {
     const q = queue(1);
     const held = q.enter('a') as PoolTurn;
     const leaving = new AbortController();
-    const left = q.enter('b', leaving.signal);
+    const left = q.enter('b', () => leaving.signal);
     const order: string[] = [];
     const next = wait(q, 'c', order);
     leaving.abort();
