@@ -14,6 +14,8 @@ import { type Emulator, startEmulator } from '@dashscope-token/emulator';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type App,
+  EAS_SERVICE,
+  EMULATOR_PAI_EAS,
   FRONT_DOORS,
   type FrontDoorOptions,
   headerIn,
@@ -27,6 +29,7 @@ let emulator: Emulator;
 beforeAll(async () => {
   emulator = await startEmulator({
     apiKeys: [...PERMANENT_KEYS],
+    paiEas: EMULATOR_PAI_EAS,
     chunkDelayMs: 60_000,
     reply: (prompt) => (prompt === 'big' ? 'x'.repeat(8 * 1024 * 1024) : 'Hello there.'),
   });
@@ -58,17 +61,30 @@ interface Sent {
   text: Promise<string>;
 }
 
-/** One chat completion of `client` on its own connection (`Connection: close`). */
-function chat(app: App, client: string, prompt: string, stream: boolean, read = true): Sent {
+/**
+ * One chat completion of `client` on its own connection (`Connection: close`): from Model
+ * Studio, or from the emulated PAI-EAS service with `service`.
+ */
+function chat(
+  app: App,
+  client: string,
+  prompt: string,
+  stream: boolean,
+  read = true,
+  service = false,
+): Sent {
+  const path = service
+    ? `/dashscope/pai-eas/services/${EAS_SERVICE}/v1/chat/completions`
+    : '/dashscope/compatible-mode/v1/chat/completions';
   const body = JSON.stringify({
-    model: 'qwen-plus',
+    model: service ? EAS_SERVICE : 'qwen-plus',
     stream,
     messages: [{ role: 'user', content: prompt }],
   });
   const socket = net.connect(app.port, '127.0.0.1');
   socket.on('error', () => {});
   socket.write(
-    `POST /dashscope/compatible-mode/v1/chat/completions HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Client: ${client}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
+    `POST ${path} HTTP/1.1\r\nHost: 127.0.0.1\r\nX-Client: ${client}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`,
   );
   const chunks: Buffer[] = [];
   let head = '';
@@ -172,6 +188,25 @@ describe.each(FRONT_DOORS)('%s', (name) => {
       const text = await newcomer.text;
       expect(text.length).toBeGreaterThan(8 * 1024 * 1024);
       expect(text).toMatch(/"finish_reason":"stop"/);
+    } finally {
+      for (const sent of held) sent.socket.destroy();
+      await backToIdle(app);
+      await app.close();
+    }
+  });
+
+  it('counts PAI-EAS service calls against the same cap as Model Studio calls', async () => {
+    const app = await startFrontDoor(name, emulator, options(2));
+    const held: Sent[] = [];
+    try {
+      held.push(chat(app, 'both', 'stream', true, false));
+      held.push(chat(app, 'both', 'stream', true, false, true));
+      expect(await Promise.all(held.map((s) => s.status))).toEqual([200, 200]);
+      const extra = await chat(app, 'both', 'hello', false, true, true).text;
+      expect(extra).toMatch(/^HTTP\/1\.1 429 /);
+      expect(extra).toContain('"code":"Throttling.ClientConcurrency"');
+      const other = chat(app, 'another', 'hello', false, true, true);
+      expect(await other.status).toBe(200);
     } finally {
       for (const sent of held) sent.socket.destroy();
       await backToIdle(app);
