@@ -220,14 +220,15 @@ const builders = {
 
   /**
    * node:http + createDashScopeHandler with the per-client limits on (in memory), the proxy's
-   * budget too large to trip: what counting every request costs.
+   * budget and the requests in progress per client too large to trip (the load's 50
+   * connections are one client): what counting every request costs.
    */
   async 'node-ours-limits'() {
     const { createDashScopeHandler } = await ours('@dashscope-token/core');
     const handler = createDashScopeHandler({
       apiKey: BENCH_API_KEY,
       baseUrl: upstream,
-      limits: { proxy: { points: 1_000_000_000, durationSeconds: 60 } },
+      limits: { proxy: { points: 1_000_000_000, durationSeconds: 60 }, concurrentRequests: 1_000 },
     });
     return { server: http.createServer(handler), tokenStats: () => handler.provider.stats() };
   },

@@ -1,4 +1,5 @@
 import {
+  type Admitted,
   AnswerMeter,
   admitServiceCall,
   admitWithinLimits,
@@ -16,6 +17,7 @@ import {
   type DiagnosticsRequest,
   type ErrorAnswer,
   type ErrorDialect,
+  enterProxy,
   errorAnswer,
   fetchTransport,
   type HandlerConfig,
@@ -235,9 +237,7 @@ export function createFetchHandler<Ctx = Request>(
     if (refusedMethod !== undefined) return fail(refusedMethod);
     const eas = service === undefined ? undefined : paiEas;
     const config = eas === undefined ? handlerConfig : easConfig!;
-    const metered = config.metering.active;
-    const started = metered ? performance.now() : 0;
-    let apiKey = '';
+    const started = config.metering.active ? performance.now() : 0;
     let admission =
       eas === undefined
         ? admitWithinLimits(config, 'proxy', ctx, client)
@@ -246,7 +246,61 @@ export function createFetchHandler<Ctx = Request>(
       admission = await boundAdmission(handlerConfig, admission, request.signal);
     }
     if ('refused' in admission) return fail(admission.refused);
-    if (eas === undefined) apiKey = admission.apiKey;
+    // One slot of the client's concurrency, given back once: when the relayed body ends or is
+    // cancelled, or at once for any other answer.
+    const entered = enterProxy(handlerConfig.limits, ctx, admission, client);
+    if ('refused' in entered) return fail(entered.refused);
+    let handedOver = false;
+    const settleReleasing: Settle = (relayWith) => {
+      handedOver = true;
+      settle((done) =>
+        relayWith(() => {
+          entered.slot.release();
+          done();
+        }),
+      );
+    };
+    try {
+      return await proxyAdmitted(
+        request,
+        ctx,
+        dialect,
+        target,
+        query,
+        cors,
+        settleReleasing,
+        client,
+        admission,
+        service,
+        started,
+      );
+    } finally {
+      if (!handedOver) entered.slot.release();
+    }
+  }
+
+  /** The rest of a proxied request once admitted: plan, body, key, exchange and relay. */
+  async function proxyAdmitted(
+    request: Request,
+    ctx: Ctx,
+    dialect: ErrorDialect,
+    target: string,
+    query: string,
+    cors: readonly string[],
+    settle: Settle,
+    client: ClientFacts,
+    admission: Admitted,
+    service: string | undefined,
+    /** `performance.now()` when the request arrived (metering only). */
+    started: number,
+  ): Promise<Response> {
+    const fail = (error: ErrorAnswer, requestId?: string) =>
+      toResponse(errorAnswer(dialect, error, requestId), cors);
+    const method = request.method;
+    const eas = service === undefined ? undefined : paiEas;
+    const config = eas === undefined ? handlerConfig : easConfig!;
+    const apiKey = eas === undefined ? admission.apiKey : '';
+    const metered = config.metering.active;
     const plan = planProxy(config, target, {
       method,
       rawHeaders: flatHeaders(request.headers),

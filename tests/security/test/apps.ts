@@ -194,7 +194,7 @@ export const ALLOWED_MODELS = ['qwen-plus', 'qwen-max', 'text-embedding-v4'] as 
 
 /** Options every mount shares: the emulator, the key, the recording logger, quick failures. */
 const NEVER: LimitRule = { points: 1_000_000_000, durationSeconds: 60 };
-const UNTRIPPED_LIMITS: LimitsOptions<unknown> = {
+export const UNTRIPPED_LIMITS: LimitsOptions<unknown> = {
   tokenRoute: NEVER,
   proxy: NEVER,
   websocket: NEVER,
@@ -241,8 +241,15 @@ export interface Mount {
   parseBody?: boolean;
 }
 
-/** Express 5: the middleware at the root (routes under /dashscope), plus `mounts`. */
-export async function startExpressApp(emulator: Emulator, mounts: Mount[] = []): Promise<App> {
+/**
+ * Express 5: the middleware at the root (routes under /dashscope, with `options` over the base
+ * ones), plus `mounts`.
+ */
+export async function startExpressApp(
+  emulator: Emulator,
+  mounts: Mount[] = [],
+  options: DashScopeHandlerOptions<Request> = {},
+): Promise<App> {
   const app = express();
   const handlers: Watched[] = [];
   for (const mount of mounts) {
@@ -251,7 +258,7 @@ export async function startExpressApp(emulator: Emulator, mounts: Mount[] = []):
     if (mount.parseBody) app.use(mount.path, express.json(), mw);
     else app.use(mount.path, mw);
   }
-  const root = dashscopeToken(baseOptions(emulator));
+  const root = dashscopeToken({ ...baseOptions(emulator), ...options });
   handlers.push(root.handler as DashScopeHandler<unknown>);
   app.use(root);
   app.get('/app/hello', (_req, res) => {
@@ -267,9 +274,10 @@ export const FASTIFY_APPS = { 'fastify 4': fastify4, 'fastify 5': fastify5 } as 
 export async function startFastifyApp(
   emulator: Emulator,
   name: keyof typeof FASTIFY_APPS,
+  options: DashScopeHandlerOptions<unknown> = {},
 ): Promise<App> {
   const app = (FASTIFY_APPS[name] as typeof fastify5)();
-  await app.register(fastifyDashscope, baseOptions(emulator));
+  await app.register(fastifyDashscope, { ...baseOptions(emulator), ...options } as never);
   app.get('/app/hello', async () => 'hello');
   await app.ready();
   return listen(name, app.server, [app.dashscope as DashScopeHandler<unknown>]);
@@ -420,4 +428,39 @@ export async function startEveryFrontDoor(emulator: Emulator): Promise<App[]> {
     apps.push(await startFastifyApp(emulator, name));
   }
   return apps;
+}
+
+/** Options every front door takes (its context is what `limits.key` and the hooks receive). */
+export type FrontDoorOptions = DashScopeHandlerOptions<unknown> & FetchHandlerOptions<unknown>;
+
+/** The front door `name` of {@link FRONT_DOORS}, with `options` over the base ones. */
+export function startFrontDoor(
+  name: string,
+  emulator: Emulator,
+  options: FrontDoorOptions,
+): Promise<App> {
+  switch (name) {
+    case 'express':
+      return startExpressApp(emulator, [], options as DashScopeHandlerOptions<Request>);
+    case 'node:http':
+      return startNodeApp(emulator, options as DashScopeHandlerOptions<IncomingMessage>);
+    case 'fetch':
+      return startFetchApp(emulator, options as FetchHandlerOptions<WebRequest>);
+    case 'hono':
+      return startHonoApp(emulator, options as DashScopeHonoOptions);
+    default:
+      return startFastifyApp(emulator, name as keyof typeof FASTIFY_APPS, options);
+  }
+}
+
+/**
+ * A request header in any front door's context: Express, Fastify and node:http requests,
+ * the Fetch `Request`, Hono's `Context`.
+ */
+export function headerIn(ctx: unknown, name: string): string | undefined {
+  const c = ctx as { headers?: unknown; req?: { raw?: { headers?: unknown } } };
+  const headers = c.req?.raw?.headers ?? c.headers;
+  if (headers instanceof Headers) return headers.get(name) ?? undefined;
+  const value = (headers as Record<string, unknown> | undefined)?.[name];
+  return typeof value === 'string' ? value : undefined;
 }

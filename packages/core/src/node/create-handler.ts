@@ -11,6 +11,7 @@ import {
 import { logInternalError } from '../policy/logging.js';
 import type { HandlerGetTokenOptions } from '../policy/options.js';
 import { paiEasProxyConfig } from '../policy/pai-eas.js';
+import { PoolQueue, PoolQueues, resolvePoolQueue } from '../policy/pool-queue.js';
 import { planRequest, type RequestPlan } from '../policy/request.js';
 import { originHost, requestRouteKind } from '../policy/telemetry.js';
 import { createTokenProvider } from '../token/with-undici.js';
@@ -77,7 +78,10 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
       headersTimeout: config.headersTimeoutMs,
       bodyTimeout: config.bodyTimeoutMs,
     });
-  const proxy: ProxyContext<Ctx> = { config, provider, dispatcher, memo: {} };
+  // Fair turns on the connections, so that clients holding them cannot starve a newcomer.
+  const queueSettings = resolvePoolQueue(options.proxy, config.connections);
+  const queue = ownsDispatcher ? new PoolQueue(queueSettings) : undefined;
+  const proxy: ProxyContext<Ctx> = { config, provider, dispatcher, memo: {}, queue };
   const paiEas = config.paiEas;
   let easDispatcher: Agent | undefined;
   if (paiEas !== undefined) {
@@ -91,6 +95,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
       config: paiEas,
       proxyConfig: paiEasProxyConfig(config),
       dispatcher: easDispatcher,
+      queues: new PoolQueues(queueSettings),
     };
   }
   const webSockets = createWebSocketProxy(config, provider);
@@ -243,6 +248,7 @@ export function createDashScopeHandler<Ctx = IncomingMessage>(
         queued: pool.queued,
         running: pool.running,
         size: pool.size,
+        queue: queue!.stats(),
       };
     }
     return {

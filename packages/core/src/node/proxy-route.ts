@@ -6,6 +6,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { Readable } from 'node:stream';
 import type { Dispatcher } from 'undici';
 import {
+  type Admitted,
   boundAdmission,
   type NoReplay,
   obtainToken,
@@ -19,8 +20,9 @@ import {
   transportFailureAnswer,
   unauthorizedUpstreamAnswer,
 } from '../policy/answers.js';
+import { enterProxy } from '../policy/concurrency.js';
 import type { HandlerConfig } from '../policy/config.js';
-import { admitWithinLimits } from '../policy/limits.js';
+import { admitWithinLimits, type ClientFacts } from '../policy/limits.js';
 import { AnswerMeter, meterStreamsReads, type RelayMeter } from '../policy/meter.js';
 import {
   admitServiceCall,
@@ -29,6 +31,7 @@ import {
   serviceGrant,
   withServiceToken,
 } from '../policy/pai-eas.js';
+import type { PoolQueue, PoolQueues } from '../policy/pool-queue.js';
 import {
   BODY_READ_TIMEOUT,
   bearer,
@@ -64,6 +67,8 @@ export interface ProxyContext<Ctx> {
   memo: { current?: ProxyMemo };
   /** The PAI-EAS service calls, when `paiEas` is set. */
   paiEas?: PaiEasProxy<Ctx>;
+  /** The fair queue in front of `dispatcher` (`undefined` for an injected dispatcher). */
+  queue?: PoolQueue;
 }
 
 /** What proxying to PAI-EAS services needs besides the Model Studio proxy. */
@@ -73,6 +78,8 @@ export interface PaiEasProxy<Ctx> {
   proxyConfig: HandlerConfig<Ctx, IncomingMessage>;
   /** One dispatcher for every service origin. */
   dispatcher: Dispatcher;
+  /** The fair queue in front of each service origin's connections. */
+  queues: PoolQueues;
 }
 
 /** A parsed body handed over by an adapter (`undefined` = none). */
@@ -142,7 +149,6 @@ export async function handleProxyRoute<Ctx>(
   request: ProxyRequest<Ctx>,
   proxy: ProxyContext<Ctx>,
 ): Promise<void> {
-  const { provider } = proxy;
   const { dialect, service } = request;
   const eas = service === undefined ? undefined : proxy.paiEas;
   const config = eas === undefined ? proxy.config : eas.proxyConfig;
@@ -152,7 +158,6 @@ export async function handleProxyRoute<Ctx>(
   const metered = config.metering.active;
   const started = metered ? performance.now() : 0;
   const client = { address: request.clientAddress, headers: req.headers };
-  let apiKey = '';
   let admission =
     eas === undefined
       ? admitWithinLimits(config, 'proxy', request.ctx, client)
@@ -161,7 +166,36 @@ export async function handleProxyRoute<Ctx>(
     admission = await boundAdmission(config, admission, clientGoneSignal(res));
   }
   if ('refused' in admission) return sendError(res, dialect, admission.refused);
-  if (eas === undefined) apiKey = admission.apiKey;
+  // One slot of the client's concurrency, given back once whatever way the answer ends.
+  const entered = enterProxy(config.limits, request.ctx, admission, client);
+  if ('refused' in entered) return sendError(res, dialect, entered.refused);
+  try {
+    await proxyAdmitted(req, res, request, proxy, admission, client, entered.client, started);
+  } finally {
+    entered.slot.release();
+  }
+}
+
+/** The rest of a proxied request once admitted: plan, body, key, forward and relay. */
+async function proxyAdmitted<Ctx>(
+  req: IncomingMessage,
+  res: ServerResponse,
+  request: ProxyRequest<Ctx>,
+  proxy: ProxyContext<Ctx>,
+  admission: Admitted,
+  client: ClientFacts,
+  /** Who the request counts against in the fair pool queue. */
+  clientKey: string,
+  /** `performance.now()` when the request arrived (metering only). */
+  started: number,
+): Promise<void> {
+  const { provider } = proxy;
+  const { dialect, service } = request;
+  const eas = service === undefined ? undefined : proxy.paiEas;
+  const config = eas === undefined ? proxy.config : eas.proxyConfig;
+  const method = req.method ?? 'GET';
+  const apiKey = eas === undefined ? admission.apiKey : '';
+  const metered = config.metering.active;
 
   const plan = planProxy(config, request.target, {
     method,
@@ -222,7 +256,18 @@ export async function handleProxyRoute<Ctx>(
       ? plan.declared
       : undefined;
   if (eas !== undefined) {
-    return proxyToService(req, res, request, eas, plan, body, bodyLength, streaming, meter);
+    return proxyToService(
+      req,
+      res,
+      request,
+      eas,
+      plan,
+      body,
+      bodyLength,
+      streaming,
+      clientKey,
+      meter,
+    );
   }
   const call = proxyTokenCall(config, proxy.memo, apiKey, streaming);
   const token = await obtainToken(provider, call);
@@ -244,7 +289,7 @@ export async function handleProxyRoute<Ctx>(
   await forwardRecovering(
     res,
     dialect,
-    proxy.dispatcher,
+    { dispatcher: proxy.dispatcher, queue: proxy.queue, client: clientKey },
     upstreamCall(config, config.origin, plan.upstreamPath, method, headers, body, meter),
     {
       async replay() {
@@ -310,11 +355,51 @@ interface Recovery {
   maxBodyBytes: number;
 }
 
+/** Where an exchange goes: the dispatcher, the fair queue in front of it, and whose it is. */
+interface Pool {
+  dispatcher: Dispatcher;
+  queue: PoolQueue | undefined;
+  /** The client the exchange counts against (its turn in the queue). */
+  client: string;
+}
+
+/**
+ * Forwards `upstream` and relays its answer, holding one connection of the pool's fair queue
+ * for the exchange (and its replay); 503 `Throttling.PoolBusy` when the queue is full or the
+ * wait too long. See {@link forwardHolding}.
+ */
+async function forwardRecovering(
+  res: ServerResponse,
+  dialect: ErrorDialect,
+  pool: Pool,
+  upstream: UpstreamRequest,
+  recovery: Recovery,
+): Promise<void> {
+  if (pool.queue === undefined) {
+    return forwardHolding(res, dialect, pool.dispatcher, upstream, recovery);
+  }
+  const entering = pool.queue.enter(pool.client, () => clientGoneSignal(res));
+  const turn = entering instanceof Promise ? await entering : entering;
+  if (turn === undefined) {
+    if (upstream.body !== null && !Buffer.isBuffer(upstream.body)) upstream.body.destroy();
+    return;
+  }
+  if ('code' in turn) {
+    if (upstream.body !== null && !Buffer.isBuffer(upstream.body)) upstream.body.destroy();
+    return sendError(res, dialect, recovery.tell(turn));
+  }
+  try {
+    await forwardHolding(res, dialect, pool.dispatcher, upstream, recovery);
+  } finally {
+    turn.release();
+  }
+}
+
 /**
  * Forwards `upstream` and relays its answer; after a 401, replays once with a fresh credential
  * when the body can be sent again, and answers a 401 that remains with 502 (never relayed).
  */
-async function forwardRecovering(
+async function forwardHolding(
   res: ServerResponse,
   dialect: ErrorDialect,
   dispatcher: Dispatcher,
@@ -357,6 +442,7 @@ async function proxyToService<Ctx>(
   body: Buffer | Readable | null,
   bodyLength: number | undefined,
   streaming: boolean,
+  clientKey: string,
   meter: RelayMeter | undefined,
 ): Promise<void> {
   const { dialect, service } = request;
@@ -380,7 +466,7 @@ async function proxyToService<Ctx>(
   await forwardRecovering(
     res,
     dialect,
-    eas.dispatcher,
+    { dispatcher: eas.dispatcher, queue: eas.queues.of(grant.origin), client: clientKey },
     upstreamCall(config, grant.origin, grant.path, method, headers, body, meter),
     {
       async replay() {

@@ -3,6 +3,7 @@ import type { Duplex } from 'node:stream';
 import type { BudgetStats } from '../policy/budgets.js';
 import type { LimitStats } from '../policy/limits.js';
 import type { HandlerGetTokenOptions, SharedHandlerOptions } from '../policy/options.js';
+import type { PoolQueueStats } from '../policy/pool-queue.js';
 import type {
   TemporaryToken,
   TokenProvider,
@@ -46,6 +47,12 @@ export interface DashScopeHandlerStats {
         queued: number;
         running: number;
         size: number;
+        /**
+         * The fair queue in front of the pool: exchanges holding a connection (`inFlight`, at
+         * most `proxy.connections`), requests `waiting` for one (served to clients with none
+         * in flight first, then in turn), and those `refused` 503 `Throttling.PoolBusy`.
+         */
+        queue: PoolQueueStats;
       }
     | undefined;
   /** The proxy's token cache. */

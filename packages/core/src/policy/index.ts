@@ -51,6 +51,8 @@ export {
   MAX_BUDGET_PERIOD_SECONDS,
   MemoryBudgetCounter,
 } from './budgets.js';
+export type { ConcurrencySlot, ConcurrencyStats, Entered } from './concurrency.js';
+export { DEFAULT_CONCURRENT_REQUESTS, enterProxy } from './concurrency.js';
 export type { HandlerConfig, HandlerTokenProviders } from './config.js';
 export { createHandlerProviders, resolveHandlerConfig } from './config.js';
 export { CorsPolicy } from './cors.js';
@@ -123,6 +125,8 @@ export {
   workbenchAnswer,
   workbenchTarget,
 } from './pai-eas.js';
+export type { PoolQueueSettings, PoolQueueStats, PoolTurn } from './pool-queue.js';
+export { DEFAULT_QUEUE_LENGTH, DEFAULT_QUEUE_TIMEOUT_MS } from './pool-queue.js';
 export type { BodyHandling, ProxyFacts, ProxyMemo, ProxyPlan, ReadBody } from './proxy.js';
 export {
   BODY_READ_TIMEOUT,

@@ -13,6 +13,11 @@ import { invalidOption } from '../token/errors.js';
 import { type AccessPolicy, type Admitted, admit, type Refused } from './admission.js';
 import { type ErrorAnswer, failureAnswer } from './answers.js';
 import type { Budgets } from './budgets.js';
+import {
+  ClientConcurrency,
+  type ConcurrencyStats,
+  resolveConcurrentRequests,
+} from './concurrency.js';
 import type { LimitHitMessage, Telemetry } from './telemetry.js';
 
 /** One budget: `points` requests per `durationSeconds` window, per client. */
@@ -44,7 +49,18 @@ export interface LimitsOptions<Ctx> {
    */
   websocket?: LimitRule | false;
   /**
+   * Proxied HTTP requests (streams included, PAI-EAS service calls too) one client may have in
+   * progress at once, per handler instance, or `false` for no maximum. One more is answered
+   * 429 `Throttling.ClientConcurrency` (retryable, `Retry-After: 1`) and nothing is sent
+   * upstream. Keep it well below `proxy.connections`, so that no one client can hold the
+   * upstream pool. WebSocket sessions do not count here (they have `websocket.maxSessions`).
+   * @default 16
+   */
+  concurrentRequests?: number | false;
+  /**
    * The client a request counts against. Returning `undefined` (or `''`) uses the default.
+   * Called for each budget a request meets (a proxied request: its rate and its
+   * `concurrentRequests`), so keep it cheap and free of side effects.
    * @default the `id` `authorize` returned, else the client address (Express `req.ip`, Koa
    *   `ctx.ip`, Fastify `request.ip`, node:http the socket address, Fetch the `clientAddress`
    *   the runtime passes or `clientAddressHeader`)
@@ -103,6 +119,8 @@ export interface LimitStats {
   storeErrors: number;
   /** Whether the limits are kept in a shared store. */
   shared: boolean;
+  /** Proxied requests in progress (`limits.concurrentRequests`); absent when `false`. */
+  concurrency?: ConcurrencyStats;
 }
 
 /** Keys the memory counters sweep expired windows beyond. */
@@ -216,6 +234,8 @@ export class Limits<Ctx> {
   readonly #header: string | undefined;
   readonly #guard: StoreGuard | undefined;
   readonly #stats: LimitStats;
+  /** Per-client requests in progress; `undefined` when `concurrentRequests: false`. */
+  readonly concurrency: ClientConcurrency | undefined;
 
   private constructor(options: LimitsOptions<Ctx>, settings: LimitsSettings<Ctx>) {
     const rules: Record<LimitedRoute, LimitRule | undefined> = {
@@ -227,6 +247,8 @@ export class Limits<Ctx> {
       throw invalidOption('Invalid limits.key: expected a function of the request context.');
     }
     this.#key = options.key;
+    const concurrent = resolveConcurrentRequests(options.concurrentRequests);
+    this.concurrency = concurrent === undefined ? undefined : new ClientConcurrency(concurrent);
     this.#header = options.clientAddressHeader?.toLowerCase();
     const store = isRateLimitStore(settings.store) ? settings.store : undefined;
     this.#guard =
@@ -265,7 +287,7 @@ export class Limits<Ctx> {
     if (options === false) return undefined;
     if (options !== undefined && (typeof options !== 'object' || options === null)) {
       throw invalidOption(
-        'Invalid limits: expected { tokenRoute?, proxy?, websocket?, key? } or false.',
+        'Invalid limits: expected { tokenRoute?, proxy?, websocket?, concurrentRequests?, key? } or false.',
       );
     }
     return new Limits(options ?? {}, settings);
@@ -321,12 +343,14 @@ export class Limits<Ctx> {
   /** A copy of the counters. */
   stats(): LimitStats {
     const s = this.#stats;
-    return {
+    const stats: LimitStats = {
       allowed: { ...s.allowed },
       limited: { ...s.limited },
       storeErrors: s.storeErrors,
       shared: s.shared,
     };
+    if (this.concurrency !== undefined) stats.concurrency = this.concurrency.stats();
+    return stats;
   }
 }
 

@@ -146,6 +146,21 @@ export interface ProxyOptions {
    */
   connections?: number;
   /**
+   * Most proxied requests waiting for one of the `connections` (node:http handler), every
+   * client together; one more is answered 503 `Throttling.PoolBusy` (retryable). Waiting
+   * requests are served fairly: a client with none in flight first, then the clients in turn,
+   * so that clients holding connections cannot starve a newcomer. PAI-EAS service calls have
+   * a queue per service origin.
+   * @default 10000
+   */
+  queueLength?: number;
+  /**
+   * Milliseconds a proxied request may wait for a connection before it is answered 503
+   * `Throttling.PoolBusy` (node:http handler). `0` = no limit.
+   * @default 60000
+   */
+  queueTimeoutMs?: number;
+  /**
    * Largest streamed request body (with a `Content-Length`) kept in memory so that the
    * request can be replayed once with a fresh key after an upstream 401.
    * Bodies that are read anyway (parsed, or checked against `allowModels`) are always replayable.
