@@ -203,12 +203,15 @@ async function send(text) {
     else if (mode === 'pai-eas') {
       const service = encodeURIComponent(config.paiEas.service);
       // An EAS service serves its own model, named after the service (vLLM's default).
+      // `meterStreams` leaves PAI-EAS calls as they are (a service need not know OpenAI's
+      // stream options), so the page asks for the usage chunk itself: the proxy meters it.
       await streamChat(
         `/dashscope/pai-eas/services/${service}/v1/chat/completions`,
         {},
         onText,
         'server',
         config.paiEas.service,
+        { stream_options: { include_usage: true } },
       );
     } else await streamChat('/dashscope/compatible-mode/v1/chat/completions', {}, onText, 'server');
     history.push({ role: 'assistant', content: answer });
@@ -243,13 +246,13 @@ async function chatDirect(onText, bubble) {
 }
 
 /** POSTs a streamed chat completion and feeds each piece of text to `onText`. */
-async function streamChat(url, headers, onText, target, model = config.model) {
+async function streamChat(url, headers, onText, target, model = config.model, options = {}) {
   const res = await call(
     url,
     {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'text/event-stream', ...headers },
-      body: JSON.stringify({ model, messages: history, stream: true }),
+      body: JSON.stringify({ model, messages: history, stream: true, ...options }),
     },
     target,
   );

@@ -309,6 +309,12 @@ describe.skipIf(!haveChromium)(
       const row = usage.models.find((m) => m.model === 'qwen-plus');
       expect(await number(tokens)).toBe(row.totalTokens);
       expect(row.totalTokens).toBe(row.inputTokens + row.outputTokens);
+      // The chat with the EAS-deployed model (the test before) is metered under its own model.
+      const eas = page.locator('#usage-models tr[data-model="emulator_llm"] .tokens');
+      expect(await number(eas)).toBe(
+        usage.models.find((m) => m.model === 'emulator_llm').totalTokens,
+      );
+      expect(await number(eas)).toBeGreaterThan(0);
     });
 
     test('the permanent key is nowhere the browser can see; a screenshot is saved', async () => {
