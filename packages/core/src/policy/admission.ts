@@ -6,6 +6,7 @@ import { processEnv } from '../env.js';
 import { missingKeyError } from '../token/errors.js';
 import type { GetTokenOptions, TemporaryToken, TokenProvider } from '../types.js';
 import { CLIENT_GONE, type ErrorAnswer, failureAnswer } from './answers.js';
+import type { ClientIdentity } from './client-identity.js';
 import type { ApiKeyOption, AuthorizeOption, AuthorizeResult, Identity } from './options.js';
 import type { RemintLimiter } from './remint.js';
 
@@ -22,6 +23,11 @@ export interface Admitted {
   apiKey: string;
   /** The identity `authorize` returned, if any. */
   identity?: Identity;
+  /**
+   * Who the request counts against, worked out once per request by `clientIdentity` (so that
+   * `limits.key` is called once, whichever of limits, concurrency, budgets and metering asks).
+   */
+  client?: ClientIdentity;
 }
 
 /** A refused request: the answer to give. */

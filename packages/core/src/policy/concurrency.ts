@@ -9,6 +9,7 @@
 import { invalidOption } from '../token/errors.js';
 import type { Admitted, Refused } from './admission.js';
 import type { ErrorAnswer } from './answers.js';
+import { clientIdentity } from './client-identity.js';
 import type { ClientFacts, Limits } from './limits.js';
 
 /** Default proxied requests one client may have in progress at once (per handler instance). */
@@ -126,11 +127,7 @@ export function enterProxy<Ctx>(
   facts: ClientFacts,
 ): Entered | Refused {
   if (limits === undefined) {
-    const client =
-      admitted.identity !== undefined
-        ? `id:${admitted.identity.id}`
-        : `ip:${facts.address ?? 'unknown'}`;
-    return { client, slot: UNCOUNTED };
+    return { client: clientIdentity(undefined, ctx, admitted, facts).key, slot: UNCOUNTED };
   }
   let client: string;
   try {

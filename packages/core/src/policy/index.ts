@@ -51,6 +51,8 @@ export {
   MAX_BUDGET_PERIOD_SECONDS,
   MemoryBudgetCounter,
 } from './budgets.js';
+export type { ClientIdentity } from './client-identity.js';
+export { clientIdentity } from './client-identity.js';
 export type { ConcurrencySlot, ConcurrencyStats, Entered } from './concurrency.js';
 export { DEFAULT_CONCURRENT_REQUESTS, enterProxy } from './concurrency.js';
 export type { HandlerConfig, HandlerTokenProviders } from './config.js';

@@ -13,6 +13,7 @@ import { invalidOption } from '../token/errors.js';
 import { type AccessPolicy, type Admitted, admit, type Refused } from './admission.js';
 import { type ErrorAnswer, failureAnswer } from './answers.js';
 import type { Budgets } from './budgets.js';
+import { clientIdentity } from './client-identity.js';
 import {
   ClientConcurrency,
   type ConcurrencyStats,
@@ -59,8 +60,8 @@ export interface LimitsOptions<Ctx> {
   concurrentRequests?: number | false;
   /**
    * The client a request counts against. Returning `undefined` (or `''`) uses the default.
-   * Called for each budget a request meets (a proxied request: its rate and its
-   * `concurrentRequests`), so keep it cheap and free of side effects.
+   * Called once per request: the same client counts for the rate, `concurrentRequests`,
+   * `budgets` (unless `budgets.key`) and the `identity` of usage events.
    * @default the `id` `authorize` returned, else the client address (Express `req.ip`, Koa
    *   `ctx.ip`, Fastify `request.ip`, node:http the socket address, Fetch the `clientAddress`
    *   the runtime passes or `clientAddressHeader`)
@@ -295,10 +296,7 @@ export class Limits<Ctx> {
 
   /** The client `ctx` counts against, as a limiter key (`key:…`, `id:…` or `ip:…`). */
   clientOf(ctx: Ctx, admitted: Admitted, client: ClientFacts): string {
-    const own = this.#key?.(ctx);
-    if (typeof own === 'string' && own !== '') return `key:${own}`;
-    if (admitted.identity !== undefined) return `id:${admitted.identity.id}`;
-    return `ip:${this.addressOf(client)}`;
+    return clientIdentity(this, ctx, admitted, client).key;
   }
 
   /** The client's address: `clientAddressHeader`'s last entry, else the one the runtime gave. */

@@ -7,6 +7,7 @@
 import { apiKeyHash } from '../key-hash.js';
 import type { Admitted } from './admission.js';
 import type { ErrorDialect } from './answers.js';
+import { clientIdentity } from './client-identity.js';
 import type { ClientFacts, Limits } from './limits.js';
 import type { DashScopeLogger } from './logging.js';
 
@@ -80,8 +81,8 @@ export type UsageListener<Ctx> = (event: UsageEvent, ctx: Ctx) => void;
 /**
  * Who a request counts against for metering and budgets, like the per-client limits (without
  * their `key:`/`id:`/`ip:` prefix): `limits.key(ctx)`, else the `id` `authorize` returned,
- * else the client's address (`limits.clientAddressHeader` applies; `'unknown'` without one).
- * May throw what `limits.key` throws.
+ * else the client's address (see `clientIdentity`: worked out once per request). May throw
+ * what `limits.key` throws.
  */
 export function usageIdentity<Ctx>(
   limits: Limits<Ctx> | undefined,
@@ -89,10 +90,7 @@ export function usageIdentity<Ctx>(
   admitted: Admitted,
   client: ClientFacts,
 ): string {
-  const own = limits?.ownKeyOf(ctx);
-  if (own !== undefined) return own;
-  if (admitted.identity !== undefined) return admitted.identity.id;
-  return limits === undefined ? (client.address ?? 'unknown') : limits.addressOf(client);
+  return clientIdentity(limits, ctx, admitted, client).name;
 }
 
 /** Most permanent keys whose hash is remembered. */

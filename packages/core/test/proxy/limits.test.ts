@@ -6,6 +6,7 @@ import {
   type RateLimiter,
   type RateLimitStore,
   type SharedStore,
+  type UsageEvent,
 } from '../../src/index.js';
 import { memoryStore } from '../memory-store.js';
 import {
@@ -145,6 +146,35 @@ describe('per-client limits', () => {
     expect((await as('a')).status).toBe(429);
   });
 
+  it('asks limits.key once per proxied request, and the rate, the cap, budgets and usage all count that client', async () => {
+    const usage = usageSignal();
+    const asked: string[] = [];
+    h = await startHarness({
+      handler: {
+        limits: {
+          proxy: { points: 2, durationSeconds: 60 },
+          key: (req) => {
+            const tenant = req.headers['x-tenant'] as string;
+            asked.push(tenant);
+            return tenant;
+          },
+        },
+        budgets: { requests: 10, periodSeconds: 3600 },
+        onUsage: usage.onUsage,
+      },
+    });
+    const chat = (tenant: string) =>
+      send(h!.url, 'POST', CHAT_PATH, json(CHAT_BODY, { 'x-tenant': tenant }));
+    expect((await chat('a')).status).toBe(200);
+    await usage.next(1);
+    expect(asked).toEqual(['a']);
+    expect(usage.events[0]!.identity).toBe('a');
+    expect((await chat('a')).status).toBe(200);
+    expect((await chat('a')).status).toBe(429);
+    expect((await chat('b')).status).toBe(200);
+    expect(asked).toEqual(['a', 'a', 'a', 'b']);
+  });
+
   it('is on by default: the 61st token request of a client within a minute is refused', async () => {
     h = await startHarness();
     const statuses = await sendMany(61, () => send(h!.url, 'POST', TOKEN));
@@ -236,10 +266,13 @@ describe('MemoryRateLimiter', () => {
 /** An `onUsage` hook and a way to wait for its next call (budgets count before it runs). */
 function usageSignal() {
   const totals: (number | undefined)[] = [];
+  const events: UsageEvent[] = [];
   let wake: (() => void) | undefined;
   return {
     totals,
-    onUsage: (event: { totalTokens: number | undefined }) => {
+    events,
+    onUsage: (event: UsageEvent) => {
+      events.push(event);
       totals.push(event.totalTokens);
       wake?.();
     },
