@@ -85,7 +85,7 @@ export interface RequestEndMessage {
 
 /** `dashscope-token:token:mint`: one mint (with its retries) of a token provider. */
 export interface MintMessage {
-  /** The provider's cache key of the permanent key (a SHA-256 hash; never the key). */
+  /** 16 hex digits of the SHA-256 of the permanent key, as usage events' `keyHash` (never the key). */
   keyHash: string;
   /** The TTL asked for, seconds. */
   expireInSeconds: number;
