@@ -19,6 +19,8 @@ import {
   type ConcurrencyStats,
   resolveConcurrentRequests,
 } from './concurrency.js';
+import { requestModel } from './meter.js';
+import { parseJson, type ReadBody } from './proxy.js';
 import type { LimitHitMessage, Telemetry } from './telemetry.js';
 
 /** One budget: `points` requests per `durationSeconds` window, per client. */
@@ -406,6 +408,36 @@ export function withinBudgets<Ctx>(
 ): Admitted | Refused | Promise<Admitted | Refused> {
   return admittedUnless(admitted, () =>
     budgets.check(budgets.identityOf(ctx, admitted, client, limits)),
+  );
+}
+
+/**
+ * The per-model budgets (`budgets.models`) of an admitted request, once its body is read and
+ * checked and before any key is minted: a request naming a model whose budget is spent for its
+ * identity is refused with 429 `BudgetExceeded` (published like the other budget refusals).
+ * The request's model is its JSON body's `model`, else its `model` query parameter. Synchronous
+ * and free when there are no per-model budgets. A throwing `budgets.key` answers 500.
+ */
+export function withinModelBudgets<Ctx>(
+  access: LimitedAccess<Ctx>,
+  ctx: Ctx,
+  admitted: Admitted,
+  client: ClientFacts,
+  request: { read: ReadBody | undefined; query: string },
+): Admitted | Refused | Promise<Admitted | Refused> {
+  const { budgets, limits } = access;
+  if (budgets === undefined || !budgets.byModel) return admitted;
+  const read = request.read;
+  const json =
+    read === undefined ? undefined : read.json !== undefined ? read.json.value : parseJson(read.bytes);
+  const model = requestModel(json, request.query);
+  if (model === undefined) return admitted;
+  return published(
+    admittedUnless(admitted, () =>
+      budgets.checkModel(budgets.identityOf(ctx, admitted, client, limits), model),
+    ),
+    access.telemetry,
+    'budget',
   );
 }
 

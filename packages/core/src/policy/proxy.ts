@@ -166,6 +166,7 @@ export function planProxy<Ctx>(
   if (hasBody) {
     body =
       config.allowModels !== undefined ||
+      config.budgets?.byModel === true ||
       FRAMED_BODY_METHODS.has(facts.method) ||
       (declared !== undefined && declared <= config.replayBufferBytes)
         ? 'read'
