@@ -115,3 +115,35 @@ describe('fetch handler: budgets', () => {
     expect(inference(h)).toHaveLength(1);
   });
 });
+
+describe('fetch handler: budgets per model', () => {
+  it('refuses the next qwen-max request once its tokens are spent while qwen-plus passes, and a model past its requests budget', async () => {
+    let reported: () => void = () => {};
+    const usage = new Promise<void>((resolve) => {
+      reported = resolve;
+    });
+    h = await startHarness({
+      limits: false,
+      onUsage: () => reported(),
+      budgets: {
+        models: { 'qwen-max': { tokens: 1 }, 'qwen-turbo': { requests: 1 } },
+        periodSeconds: 3600,
+      },
+    });
+    const chat = (model: string) => call(h!, request(CHAT_PATH, { json: { ...CHAT_BODY, model } }));
+    expect((await chat('qwen-max')).status).toBe(200);
+    await usage;
+    const refused = await chat('qwen-max');
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.text).error).toMatchObject({ code: 'budget_exceeded' });
+    expect(JSON.parse(refused.text).error.message).toContain('tokens budget of this client for model "qwen-max"');
+    expect(inference(h)).toHaveLength(1);
+    expect((await chat('qwen-plus')).status).toBe(200);
+    expect((await chat('qwen-turbo')).status).toBe(200);
+    const turbo = await call(h, request(NATIVE_PATH, { json: { ...NATIVE_BODY, model: 'qwen-turbo' } }));
+    expect(turbo.status).toBe(429);
+    expect(JSON.parse(turbo.text)).toMatchObject({ code: 'BudgetExceeded' });
+    expect(JSON.parse(turbo.text).message).toContain('requests budget of this client for model "qwen-turbo"');
+    expect(inference(h)).toHaveLength(3);
+  });
+});

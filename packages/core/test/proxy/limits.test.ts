@@ -362,6 +362,40 @@ describe('budgets', () => {
     });
   });
 
+  it('refuses the next qwen-max request of an identity once its qwen-max tokens are spent, while qwen-plus passes', async () => {
+    const usage = usageSignal();
+    h = await startHarness({
+      handler: {
+        limits: false,
+        onUsage: usage.onUsage,
+        budgets: {
+          models: { 'qwen-max': { tokens: 1 }, 'qwen-turbo': { requests: 1 } },
+          periodSeconds: 3600,
+          key: (req) => req.headers['x-user'] as string | undefined,
+        },
+      },
+    });
+    const chat = (user: string, model: string) =>
+      send(h!.url, 'POST', CHAT_PATH, json({ ...CHAT_BODY, model }, { 'x-user': user }));
+    expect((await chat('alice', 'qwen-max')).status).toBe(200);
+    await usage.next(1);
+    expect(usage.events[0]).toMatchObject({ requestModel: 'qwen-max' });
+    const refused = await chat('alice', 'qwen-max');
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.text).error).toMatchObject({ code: 'budget_exceeded' });
+    expect(JSON.parse(refused.text).error.message).toContain('for model "qwen-max"');
+    expect(upstreamCalls(h, 'chat')).toBe(1);
+    expect((await chat('alice', 'qwen-plus')).status).toBe(200);
+    expect((await chat('bob', 'qwen-max')).status).toBe(200);
+    // A requests budget per model: the second qwen-turbo request is refused, nothing upstream.
+    expect((await chat('alice', 'qwen-turbo')).status).toBe(200);
+    const turbo = await chat('alice', 'qwen-turbo');
+    expect(turbo.status).toBe(429);
+    expect(JSON.parse(turbo.text).error.message).toContain('requests budget of this client for model "qwen-turbo"');
+    expect(upstreamCalls(h, 'chat')).toBe(4);
+    expect(h.handler.stats().budgets).toMatchObject({ refused: { tokens: 1, requests: 1 } });
+  });
+
   it('leaves the token route out of the budgets', async () => {
     h = await startHarness({
       handler: { limits: false, budgets: { requests: 1, periodSeconds: 60 } },
