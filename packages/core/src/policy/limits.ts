@@ -415,22 +415,31 @@ export function withinBudgets<Ctx>(
  * The per-model budgets (`budgets.models`) of an admitted request, once its body is read and
  * checked and before any key is minted: a request naming a model whose budget is spent for its
  * identity is refused with 429 `BudgetExceeded` (published like the other budget refusals).
- * The request's model is its JSON body's `model`, else its `model` query parameter. Synchronous
- * and free when there are no per-model budgets. A throwing `budgets.key` answers 500.
+ * The request's model is its JSON body's `model`, else its `model` query parameter (or, for a
+ * WebSocket session start, the URL's `model`). Synchronous and free when there are no per-model
+ * budgets. A throwing `budgets.key` answers 500.
  */
 export function withinModelBudgets<Ctx>(
   access: LimitedAccess<Ctx>,
   ctx: Ctx,
   admitted: Admitted,
   client: ClientFacts,
-  request: { read: ReadBody | undefined; query: string },
+  request: { read: ReadBody | undefined; query: string } | { model: string | undefined },
 ): Admitted | Refused | Promise<Admitted | Refused> {
   const { budgets, limits } = access;
   if (budgets === undefined || !budgets.byModel) return admitted;
-  const read = request.read;
-  const json =
-    read === undefined ? undefined : read.json !== undefined ? read.json.value : parseJson(read.bytes);
-  const model = requestModel(json, request.query);
+  let model: string | undefined;
+  if ('model' in request) model = request.model;
+  else {
+    const read = request.read;
+    const json =
+      read === undefined
+        ? undefined
+        : read.json !== undefined
+          ? read.json.value
+          : parseJson(read.bytes);
+    model = requestModel(json, request.query);
+  }
   if (model === undefined) return admitted;
   return published(
     admittedUnless(admitted, () =>
