@@ -260,7 +260,9 @@ describe('budgets per model', () => {
   it('counts the requests naming a model against its requests budget', () => {
     const { checkModel, budgets } = modelSetup({ models, periodSeconds: 60 });
     expect([checkModel('qwen-plus'), checkModel('qwen-plus')]).toEqual([undefined, undefined]);
-    expect(refusal(checkModel('qwen-plus')).message).toContain('requests budget of this client for model "qwen-plus" (2 per 1 min)');
+    expect(refusal(checkModel('qwen-plus')).message).toContain(
+      'requests budget of this client for model "qwen-plus" (2 per 1 min)',
+    );
     expect(checkModel('qwen-max')).toBeUndefined();
     expect(budgets.stats().refused).toEqual({ requests: 1, tokens: 0 });
   });
@@ -292,12 +294,18 @@ describe('budgets per model', () => {
     expect(checkModel('qwen-max', { user: 'bob' })).toBeUndefined();
     expect(check({ user: 'alice' })).toBeUndefined();
     metering.report(modelUsage(50, 'qwen-turbo'), { user: 'alice' });
-    expect(refusal(check({ user: 'alice' })).message).toContain('tokens budget of this client (150');
+    expect(refusal(check({ user: 'alice' })).message).toContain(
+      'tokens budget of this client (150',
+    );
   });
 
   it('listens to usage when only a model has a token budget', () => {
-    expect(modelSetup({ models: { 'qwen-plus': { requests: 1 } }, periodSeconds: 60 }).metering.active).toBe(false);
-    expect(modelSetup({ models: { 'qwen-max': { tokens: 1 } }, periodSeconds: 60 }).metering.active).toBe(true);
+    expect(
+      modelSetup({ models: { 'qwen-plus': { requests: 1 } }, periodSeconds: 60 }).metering.active,
+    ).toBe(false);
+    expect(
+      modelSetup({ models: { 'qwen-max': { tokens: 1 } }, periodSeconds: 60 }).metering.active,
+    ).toBe(true);
     expect(modelSetup({ requests: 1, periodSeconds: 60 }).budgets.byModel).toBe(false);
   });
 

@@ -35,7 +35,6 @@ import {
   paiEasProxyConfig,
   payloadTooLargeAnswer,
   planProxy,
-  withinModelBudgets,
   planRequest,
   proxyTokenCall,
   type ReadBody,
@@ -51,6 +50,7 @@ import {
   transportFailureAnswer,
   unauthorizedUpstreamAnswer,
   withFreshKey,
+  withinModelBudgets,
   withServiceToken,
 } from '@dashscope-token/core/neutral';
 import { toResponse } from './answer.js';

@@ -136,14 +136,21 @@ describe('fetch handler: budgets per model', () => {
     const refused = await chat('qwen-max');
     expect(refused.status).toBe(429);
     expect(JSON.parse(refused.text).error).toMatchObject({ code: 'budget_exceeded' });
-    expect(JSON.parse(refused.text).error.message).toContain('tokens budget of this client for model "qwen-max"');
+    expect(JSON.parse(refused.text).error.message).toContain(
+      'tokens budget of this client for model "qwen-max"',
+    );
     expect(inference(h)).toHaveLength(1);
     expect((await chat('qwen-plus')).status).toBe(200);
     expect((await chat('qwen-turbo')).status).toBe(200);
-    const turbo = await call(h, request(NATIVE_PATH, { json: { ...NATIVE_BODY, model: 'qwen-turbo' } }));
+    const turbo = await call(
+      h,
+      request(NATIVE_PATH, { json: { ...NATIVE_BODY, model: 'qwen-turbo' } }),
+    );
     expect(turbo.status).toBe(429);
     expect(JSON.parse(turbo.text)).toMatchObject({ code: 'BudgetExceeded' });
-    expect(JSON.parse(turbo.text).message).toContain('requests budget of this client for model "qwen-turbo"');
+    expect(JSON.parse(turbo.text).message).toContain(
+      'requests budget of this client for model "qwen-turbo"',
+    );
     expect(inference(h)).toHaveLength(3);
   });
 });

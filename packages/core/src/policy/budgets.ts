@@ -200,9 +200,7 @@ function amount(value: unknown, name: string): number | undefined {
 function modelLimits(value: unknown): [string, ModelBudgetOptions][] {
   if (value === undefined) return [];
   if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw invalidOption(
-      'Invalid budgets.models: expected { [model]: { tokens?, requests? } }.',
-    );
+    throw invalidOption('Invalid budgets.models: expected { [model]: { tokens?, requests? } }.');
   }
   return Object.entries(value).map(([model, limits]) => {
     const name = `models[${JSON.stringify(model)}]`;
@@ -215,7 +213,10 @@ function modelLimits(value: unknown): [string, ModelBudgetOptions][] {
     if (tokens === undefined && requests === undefined) {
       throw invalidOption(`Invalid budgets.${name}: give tokens, requests or both.`);
     }
-    return [model, { ...(tokens !== undefined && { tokens }), ...(requests !== undefined && { requests }) }];
+    return [
+      model,
+      { ...(tokens !== undefined && { tokens }), ...(requests !== undefined && { requests }) },
+    ];
   });
 }
 

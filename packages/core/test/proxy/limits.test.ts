@@ -391,9 +391,18 @@ describe('budgets', () => {
     expect((await chat('alice', 'qwen-turbo')).status).toBe(200);
     const turbo = await chat('alice', 'qwen-turbo');
     expect(turbo.status).toBe(429);
-    expect(JSON.parse(turbo.text).error.message).toContain('requests budget of this client for model "qwen-turbo"');
+    expect(JSON.parse(turbo.text).error.message).toContain(
+      'requests budget of this client for model "qwen-turbo"',
+    );
     expect(upstreamCalls(h, 'chat')).toBe(4);
     expect(h.handler.stats().budgets).toMatchObject({ refused: { tokens: 1, requests: 1 } });
+    // Naming the model twice cannot slip past its budget (upstream might read the other one).
+    const twice = await send(h.url, 'POST', CHAT_PATH, {
+      headers: { 'content-type': 'application/json', 'x-user': 'alice' },
+      body: '{"model":"qwen-plus","model":"qwen-max","messages":[{"role":"user","content":"Hi"}]}',
+    });
+    expect(twice.status).toBe(400);
+    expect(upstreamCalls(h, 'chat')).toBe(4);
   });
 
   it('leaves the token route out of the budgets', async () => {

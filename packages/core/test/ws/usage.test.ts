@@ -130,7 +130,10 @@ describe('WebSocketUsageMeter (realtime)', () => {
   it("counts a realtime response against the URL's model, though upstream's session names a dated one", () => {
     const meter = new WebSocketUsageMeter(realtime);
     meter.upstream(
-      JSON.stringify({ type: 'session.created', session: { model: 'qwen-omni-turbo-realtime-2025-05-08' } }),
+      JSON.stringify({
+        type: 'session.created',
+        session: { model: 'qwen-omni-turbo-realtime-2025-05-08' },
+      }),
     );
     const [event] = meter.upstream(done('r1', 'completed', { total_tokens: 5 }));
     expect(event).toMatchObject({

@@ -11,11 +11,7 @@ import { WebSocketServer } from 'ws';
 import { boundAdmission, obtainToken, tokenAfterUnauthorized } from '../../policy/admission.js';
 import { type ErrorAnswer, failureAnswer, INTERNAL_ERROR } from '../../policy/answers.js';
 import type { HandlerConfig } from '../../policy/config.js';
-import {
-  admitWithinLimits,
-  type ClientFacts,
-  withinModelBudgets,
-} from '../../policy/limits.js';
+import { admitWithinLimits, type ClientFacts, withinModelBudgets } from '../../policy/limits.js';
 import { usageIdentity } from '../../policy/usage.js';
 import {
   planUpgrade,
