@@ -81,6 +81,20 @@ describe('fetch handler: per-client limits', () => {
   });
 });
 
+/** Starts `h` with hour-long `budgets` (no limits), and the promise of its first usage. */
+async function budgeted(budgets: { tokens?: number; models?: Record<string, object> }) {
+  let reported: () => void = () => {};
+  const usage = new Promise<void>((resolve) => {
+    reported = resolve;
+  });
+  h = await startHarness({
+    limits: false,
+    onUsage: () => reported(),
+    budgets: { ...budgets, periodSeconds: 3600 },
+  });
+  return { h, usage };
+}
+
 describe('fetch handler: budgets', () => {
   it('refuses the request past the requests budget in the route dialect, sending nothing upstream', async () => {
     h = await startHarness({ limits: false, budgets: { requests: 1, periodSeconds: 3600 } });
@@ -98,15 +112,7 @@ describe('fetch handler: budgets', () => {
   });
 
   it('refuses once the reported tokens reached the budget', async () => {
-    let reported: () => void = () => {};
-    const usage = new Promise<void>((resolve) => {
-      reported = resolve;
-    });
-    h = await startHarness({
-      limits: false,
-      onUsage: () => reported(),
-      budgets: { tokens: 1, periodSeconds: 3600 },
-    });
+    const { h, usage } = await budgeted({ tokens: 1 });
     expect((await call(h, request(CHAT_PATH, { json: CHAT_BODY }))).status).toBe(200);
     await usage;
     const refused = await call(h, request(CHAT_PATH, { json: CHAT_BODY }));
@@ -118,19 +124,10 @@ describe('fetch handler: budgets', () => {
 
 describe('fetch handler: budgets per model', () => {
   it('refuses the next qwen-max request once its tokens are spent while qwen-plus passes, and a model past its requests budget', async () => {
-    let reported: () => void = () => {};
-    const usage = new Promise<void>((resolve) => {
-      reported = resolve;
+    const { h, usage } = await budgeted({
+      models: { 'qwen-max': { tokens: 1 }, 'qwen-turbo': { requests: 1 } },
     });
-    h = await startHarness({
-      limits: false,
-      onUsage: () => reported(),
-      budgets: {
-        models: { 'qwen-max': { tokens: 1 }, 'qwen-turbo': { requests: 1 } },
-        periodSeconds: 3600,
-      },
-    });
-    const chat = (model: string) => call(h!, request(CHAT_PATH, { json: { ...CHAT_BODY, model } }));
+    const chat = (model: string) => call(h, request(CHAT_PATH, { json: { ...CHAT_BODY, model } }));
     expect((await chat('qwen-max')).status).toBe(200);
     await usage;
     const refused = await chat('qwen-max');

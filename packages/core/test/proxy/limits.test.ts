@@ -286,20 +286,26 @@ function usageSignal() {
   };
 }
 
+/** A harness with `budgets` per `x-user` header (no limits), and the usage it reports. */
+async function budgeted(budgets: { tokens?: number; models?: Record<string, object> }) {
+  const usage = usageSignal();
+  h = await startHarness({
+    handler: {
+      limits: false,
+      onUsage: usage.onUsage,
+      budgets: {
+        ...budgets,
+        periodSeconds: 3600,
+        key: (req) => req.headers['x-user'] as string | undefined,
+      },
+    },
+  });
+  return { h, usage };
+}
+
 describe('budgets', () => {
   it('refuses the identity once the tokens of its answers reached the budget, in either dialect', async () => {
-    const usage = usageSignal();
-    h = await startHarness({
-      handler: {
-        limits: false,
-        onUsage: usage.onUsage,
-        budgets: {
-          tokens: 1,
-          periodSeconds: 3600,
-          key: (req) => req.headers['x-user'] as string | undefined,
-        },
-      },
-    });
+    const { h, usage } = await budgeted({ tokens: 1 });
     // The first answer is admitted (nothing spent yet) and overshoots the budget by its size.
     const first = await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY, { 'x-user': 'alice' }));
     expect(first.status).toBe(200);
@@ -363,20 +369,11 @@ describe('budgets', () => {
   });
 
   it('refuses the next qwen-max request of an identity once its qwen-max tokens are spent, while qwen-plus passes', async () => {
-    const usage = usageSignal();
-    h = await startHarness({
-      handler: {
-        limits: false,
-        onUsage: usage.onUsage,
-        budgets: {
-          models: { 'qwen-max': { tokens: 1 }, 'qwen-turbo': { requests: 1 } },
-          periodSeconds: 3600,
-          key: (req) => req.headers['x-user'] as string | undefined,
-        },
-      },
+    const { h, usage } = await budgeted({
+      models: { 'qwen-max': { tokens: 1 }, 'qwen-turbo': { requests: 1 } },
     });
     const chat = (user: string, model: string) =>
-      send(h!.url, 'POST', CHAT_PATH, json({ ...CHAT_BODY, model }, { 'x-user': user }));
+      send(h.url, 'POST', CHAT_PATH, json({ ...CHAT_BODY, model }, { 'x-user': user }));
     expect((await chat('alice', 'qwen-max')).status).toBe(200);
     await usage.next(1);
     expect(usage.events[0]).toMatchObject({ requestModel: 'qwen-max' });
