@@ -116,7 +116,7 @@ export interface BudgetStore {
 
 /** Counters of the budgets, in the handler's `stats().budgets`. */
 export interface BudgetStats {
-  /** Requests within their budgets. */
+  /** Requests within their budgets (the overall ones and, for its model, `budgets.models`). */
   allowed: number;
   /** Requests answered 429 `BudgetExceeded`, by the budget that was spent. */
   refused: Record<BudgetKind, number>;
@@ -478,10 +478,13 @@ export class Budgets<Ctx> {
         : t !== undefined && tokens >= t.limit
           ? t
           : undefined;
+    // A model's check follows the overall one, which counted the request as allowed already.
+    const ofModel = (r ?? t)?.model !== undefined;
     if (spent === undefined) {
-      this.#stats.allowed++;
+      if (!ofModel) this.#stats.allowed++;
       return undefined;
     }
+    if (ofModel) this.#stats.allowed = Math.max(0, this.#stats.allowed - 1);
     this.#stats.refused[spent.kind]++;
     return this.#refusal(spent, window);
   }

@@ -392,7 +392,11 @@ describe('budgets', () => {
       'requests budget of this client for model "qwen-turbo"',
     );
     expect(upstreamCalls(h, 'chat')).toBe(4);
-    expect(h.handler.stats().budgets).toMatchObject({ refused: { tokens: 1, requests: 1 } });
+    // Six requests: four within their budgets, two refused by their model's.
+    expect(h.handler.stats().budgets).toMatchObject({
+      allowed: 4,
+      refused: { tokens: 1, requests: 1 },
+    });
     // Naming the model twice cannot slip past its budget (upstream might read the other one).
     const twice = await send(h.url, 'POST', CHAT_PATH, {
       headers: { 'content-type': 'application/json', 'x-user': 'alice' },
