@@ -221,3 +221,121 @@ describe('budgets in a shared store', () => {
     expect(budgets.stats().storeErrors).toBeGreaterThanOrEqual(1);
   });
 });
+
+function modelUsage(
+  totalTokens: number,
+  requestModel: string | undefined,
+  model = requestModel,
+): UsageEvent {
+  return {
+    ...usage(CLIENT.address, totalTokens),
+    model,
+    ...(requestModel !== undefined && { requestModel }),
+  };
+}
+
+describe('budgets per model', () => {
+  const models = { 'qwen-max': { tokens: 100 }, 'qwen-plus': { requests: 2 } };
+
+  function modelSetup(options: BudgetsOptions<Ctx>, extra: { store?: unknown } = {}) {
+    const s = setup(options, extra);
+    const checkModel = (model: string | undefined, ctx: Ctx = {}) =>
+      s.budgets.checkModel(s.budgets.identityOf(ctx, ADMITTED, CLIENT, undefined), model);
+    return { ...s, checkModel };
+  }
+
+  it('refuses the model whose tokens are spent, naming its budget, while another model passes', () => {
+    const { metering, checkModel } = modelSetup({ models, periodSeconds: 3600 });
+    expect(checkModel('qwen-max')).toBeUndefined();
+    metering.report(modelUsage(60, 'qwen-max'), {});
+    expect(checkModel('qwen-max')).toBeUndefined();
+    metering.report(modelUsage(40, 'qwen-max'), {});
+    const refused = refusal(checkModel('qwen-max'));
+    expect(refused).toMatchObject({ status: 429, code: 'BudgetExceeded', retryable: false });
+    expect(refused.message).toContain('tokens budget of this client for model "qwen-max"');
+    expect(refused.message).toContain('100 per 1 h');
+    expect(checkModel('qwen-plus')).toBeUndefined();
+  });
+
+  it('counts the requests naming a model against its requests budget', () => {
+    const { checkModel, budgets } = modelSetup({ models, periodSeconds: 60 });
+    expect([checkModel('qwen-plus'), checkModel('qwen-plus')]).toEqual([undefined, undefined]);
+    expect(refusal(checkModel('qwen-plus')).message).toContain(
+      'requests budget of this client for model "qwen-plus" (2 per 1 min)',
+    );
+    expect(checkModel('qwen-max')).toBeUndefined();
+    expect(budgets.stats().refused).toEqual({ requests: 1, tokens: 0 });
+  });
+
+  it('leaves a model not listed, or no model, to the overall budget alone', () => {
+    const { checkModel, check } = modelSetup({ requests: 2, models, periodSeconds: 60 });
+    for (let i = 0; i < 5; i++) expect(checkModel('qwen-turbo')).toBeUndefined();
+    expect(checkModel(undefined)).toBeUndefined();
+    expect(checkModel('toString')).toBeUndefined();
+    expect([check(), check()]).toEqual([undefined, undefined]);
+    expect(refusal(check()).message).not.toContain('model');
+  });
+
+  it('counts tokens by the model the request named, not the dated variant the answer named', () => {
+    const { metering, checkModel } = modelSetup({ models, periodSeconds: 60 });
+    metering.report(modelUsage(100, 'qwen-max', 'qwen-max-2025-01-25'), {});
+    expect(refusal(checkModel('qwen-max')).code).toBe('BudgetExceeded');
+  });
+
+  it('counts a model budget per identity, and the tokens in the overall budget too', () => {
+    const { metering, checkModel, check } = modelSetup({
+      tokens: 150,
+      models,
+      periodSeconds: 60,
+      key: (ctx) => ctx.user,
+    });
+    metering.report(modelUsage(100, 'qwen-max'), { user: 'alice' });
+    expect(refusal(checkModel('qwen-max', { user: 'alice' })).code).toBe('BudgetExceeded');
+    expect(checkModel('qwen-max', { user: 'bob' })).toBeUndefined();
+    expect(check({ user: 'alice' })).toBeUndefined();
+    metering.report(modelUsage(50, 'qwen-turbo'), { user: 'alice' });
+    expect(refusal(check({ user: 'alice' })).message).toContain(
+      'tokens budget of this client (150',
+    );
+  });
+
+  it('listens to usage when only a model has a token budget', () => {
+    expect(
+      modelSetup({ models: { 'qwen-plus': { requests: 1 } }, periodSeconds: 60 }).metering.active,
+    ).toBe(false);
+    expect(
+      modelSetup({ models: { 'qwen-max': { tokens: 1 } }, periodSeconds: 60 }).metering.active,
+    ).toBe(true);
+    expect(modelSetup({ requests: 1, periodSeconds: 60 }).budgets.byModel).toBe(false);
+  });
+
+  it('refuses invalid per-model options when the handler is created', () => {
+    const metering = new Metering({});
+    const invalid = [
+      { models: {}, periodSeconds: 60 },
+      { models: { 'qwen-max': {} }, periodSeconds: 60 },
+      { models: { 'qwen-max': { tokens: 0 } }, periodSeconds: 60 },
+      { models: { 'qwen-max': { requests: 2.5 } }, periodSeconds: 60 },
+      { models: { 'qwen-max': 100 }, periodSeconds: 60 },
+      { models: ['qwen-max'], periodSeconds: 60 },
+    ];
+    for (const budgets of invalid) {
+      expect(() => Budgets.resolve({ budgets: budgets as never }, metering)).toThrow(
+        expect.objectContaining({ code: 'InvalidParameter' }),
+      );
+    }
+  });
+
+  it('keeps each model in its own shared counter, holding across handlers', async () => {
+    const { store } = sharedStore();
+    const a = modelSetup({ models, periodSeconds: 60 }, { store });
+    const b = modelSetup({ models, periodSeconds: 60 }, { store });
+    expect(await a.checkModel('qwen-plus')).toBeUndefined();
+    expect(await b.checkModel('qwen-plus')).toBeUndefined();
+    expect(await a.checkModel('qwen-plus')).toMatchObject({ code: 'BudgetExceeded' });
+    a.metering.report(modelUsage(100, 'qwen-max'), {});
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    expect(await b.checkModel('qwen-max')).toMatchObject({ code: 'BudgetExceeded' });
+    expect(await b.check()).toBeUndefined();
+  });
+});

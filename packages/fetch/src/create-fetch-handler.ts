@@ -50,6 +50,7 @@ import {
   transportFailureAnswer,
   unauthorizedUpstreamAnswer,
   withFreshKey,
+  withinModelBudgets,
   withServiceToken,
 } from '@dashscope-token/core/neutral';
 import { toResponse } from './answer.js';
@@ -328,6 +329,9 @@ export function createFetchHandler<Ctx = Request>(
     const read: ReadBody | undefined = body instanceof Uint8Array ? { bytes: body } : undefined;
     const checked = checkProxyBody(config, plan, query, read);
     if (!('streaming' in checked)) return fail(checked);
+    let withinModel = withinModelBudgets(config, ctx, admission, client, { read, query });
+    if (withinModel instanceof Promise) withinModel = await withinModel;
+    if ('refused' in withinModel) return fail(withinModel.refused);
     let meter: RelayMeter | undefined;
     if (metered) {
       const facts = { ctx, admitted: admission, client, target, query, dialect, service, read };

@@ -81,6 +81,20 @@ describe('fetch handler: per-client limits', () => {
   });
 });
 
+/** Starts `h` with hour-long `budgets` (no limits), and the promise of its first usage. */
+async function budgeted(budgets: { tokens?: number; models?: Record<string, object> }) {
+  let reported: () => void = () => {};
+  const usage = new Promise<void>((resolve) => {
+    reported = resolve;
+  });
+  h = await startHarness({
+    limits: false,
+    onUsage: () => reported(),
+    budgets: { ...budgets, periodSeconds: 3600 },
+  });
+  return { h, usage };
+}
+
 describe('fetch handler: budgets', () => {
   it('refuses the request past the requests budget in the route dialect, sending nothing upstream', async () => {
     h = await startHarness({ limits: false, budgets: { requests: 1, periodSeconds: 3600 } });
@@ -98,20 +112,42 @@ describe('fetch handler: budgets', () => {
   });
 
   it('refuses once the reported tokens reached the budget', async () => {
-    let reported: () => void = () => {};
-    const usage = new Promise<void>((resolve) => {
-      reported = resolve;
-    });
-    h = await startHarness({
-      limits: false,
-      onUsage: () => reported(),
-      budgets: { tokens: 1, periodSeconds: 3600 },
-    });
+    const { h, usage } = await budgeted({ tokens: 1 });
     expect((await call(h, request(CHAT_PATH, { json: CHAT_BODY }))).status).toBe(200);
     await usage;
     const refused = await call(h, request(CHAT_PATH, { json: CHAT_BODY }));
     expect(refused.status).toBe(429);
     expect(JSON.parse(refused.text).error.message).toContain('tokens budget');
     expect(inference(h)).toHaveLength(1);
+  });
+});
+
+describe('fetch handler: budgets per model', () => {
+  it('refuses the next qwen-max request once its tokens are spent while qwen-plus passes, and a model past its requests budget', async () => {
+    const { h, usage } = await budgeted({
+      models: { 'qwen-max': { tokens: 1 }, 'qwen-turbo': { requests: 1 } },
+    });
+    const chat = (model: string) => call(h, request(CHAT_PATH, { json: { ...CHAT_BODY, model } }));
+    expect((await chat('qwen-max')).status).toBe(200);
+    await usage;
+    const refused = await chat('qwen-max');
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.text).error).toMatchObject({ code: 'budget_exceeded' });
+    expect(JSON.parse(refused.text).error.message).toContain(
+      'tokens budget of this client for model "qwen-max"',
+    );
+    expect(inference(h)).toHaveLength(1);
+    expect((await chat('qwen-plus')).status).toBe(200);
+    expect((await chat('qwen-turbo')).status).toBe(200);
+    const turbo = await call(
+      h,
+      request(NATIVE_PATH, { json: { ...NATIVE_BODY, model: 'qwen-turbo' } }),
+    );
+    expect(turbo.status).toBe(429);
+    expect(JSON.parse(turbo.text)).toMatchObject({ code: 'BudgetExceeded' });
+    expect(JSON.parse(turbo.text).message).toContain(
+      'requests budget of this client for model "qwen-turbo"',
+    );
+    expect(inference(h)).toHaveLength(3);
   });
 });

@@ -112,6 +112,7 @@ describe.each(WS_KINDS)('WebSocket usage through $name', (kind) => {
         dialect: 'dashscope',
         path: '/api-ws/v1/inference',
         model: 'cosyvoice-v2',
+        requestModel: 'cosyvoice-v2',
         inputTokens: undefined,
         outputTokens: undefined,
         totalTokens: undefined,

@@ -22,7 +22,7 @@ import {
 } from '../policy/answers.js';
 import { enterProxy } from '../policy/concurrency.js';
 import type { HandlerConfig } from '../policy/config.js';
-import { admitWithinLimits, type ClientFacts } from '../policy/limits.js';
+import { admitWithinLimits, type ClientFacts, withinModelBudgets } from '../policy/limits.js';
 import { AnswerMeter, meterStreamsReads, type RelayMeter } from '../policy/meter.js';
 import {
   admitServiceCall,
@@ -241,6 +241,10 @@ async function proxyAdmitted<Ctx>(
   }
   const checked = checkProxyBody(config, plan, request.query, read);
   if (!('streaming' in checked)) return sendError(res, dialect, checked);
+  const facts = { read, query: request.query };
+  let withinModel = withinModelBudgets(config, request.ctx, admission, client, facts);
+  if (withinModel instanceof Promise) withinModel = await withinModel;
+  if ('refused' in withinModel) return sendError(res, dialect, withinModel.refused);
   const streaming = checked.streaming;
   let meter: RelayMeter | undefined;
   if (metered) {

@@ -1,5 +1,6 @@
 /**
- * Budgets: how many requests and tokens one identity may spend per period, over every model.
+ * Budgets: how many requests and tokens one identity may spend per period, over every model
+ * and, optionally, per model (`budgets.models`).
  * Periods are fixed windows aligned to the Unix epoch (a day-long period resets at 00:00 UTC),
  * so every instance agrees on when one ends without talking to the others. Requests are
  * counted at admission; tokens after the answer, from the usage events of `config.metering`
@@ -47,6 +48,33 @@ export interface BudgetsOptions<Ctx> {
    *   address (the identity of `onUsage` events)
    */
   key?: (ctx: Ctx) => string | undefined;
+  /**
+   * Budgets per model, in addition to the overall `tokens` / `requests` (which become optional
+   * when `models` is given): `{ 'qwen-max': { tokens: 100000 }, 'qwen-plus': { requests: 500 } }`,
+   * per identity, over the same `periodSeconds`. The model of a request is the one it names (its
+   * JSON body's `model`, else its `model` query parameter), not the dated variant an answer
+   * may name; with `models` set, proxied JSON bodies are read whole (bounded by
+   * `proxy.maxBodyBytes` and `proxy.bodyReadTimeoutMs`, as with `proxy.allowModels`), and a
+   * request whose model's budget is spent is refused with 429 `BudgetExceeded` before anything
+   * goes upstream. A model not listed is only under the overall budget. WebSocket sessions
+   * count their tokens against the URL's `model` (realtime) or the `run-task`'s model (speech).
+   * @default undefined (no per-model budgets)
+   */
+  models?: Record<string, ModelBudgetOptions>;
+}
+
+/** One model's budget (`budgets.models[model]`): at least one of the two. */
+export interface ModelBudgetOptions {
+  /**
+   * Tokens of this model per identity per period, an integer >= 1 (counted like `budgets.tokens`).
+   * @default undefined (this model's tokens not limited on their own)
+   */
+  tokens?: number;
+  /**
+   * Requests naming this model per identity per period, an integer >= 1.
+   * @default undefined (this model's requests not limited on their own)
+   */
+  requests?: number;
 }
 
 /** What a budget counts. */
@@ -79,12 +107,16 @@ export interface BudgetCounter {
  * counter per budget kind, shared by every instance on the store.
  */
 export interface BudgetStore {
-  createBudgetCounter(options: { name: BudgetKind; periodSeconds: number }): BudgetCounter;
+  /**
+   * `name` is the budget's kind (`requests`, `tokens`), or `{kind}:{model}` for a model's
+   * budget (`tokens:qwen-max`): each name counts on its own.
+   */
+  createBudgetCounter(options: { name: string; periodSeconds: number }): BudgetCounter;
 }
 
 /** Counters of the budgets, in the handler's `stats().budgets`. */
 export interface BudgetStats {
-  /** Requests within their budgets. */
+  /** Requests within their budgets (the overall ones and, for its model, `budgets.models`). */
   allowed: number;
   /** Requests answered 429 `BudgetExceeded`, by the budget that was spent. */
   refused: Record<BudgetKind, number>;
@@ -164,6 +196,30 @@ function amount(value: unknown, name: string): number | undefined {
   return value;
 }
 
+/** The `[model, limits]` of `budgets.models`, validated. */
+function modelLimits(value: unknown): [string, ModelBudgetOptions][] {
+  if (value === undefined) return [];
+  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
+    throw invalidOption('Invalid budgets.models: expected { [model]: { tokens?, requests? } }.');
+  }
+  return Object.entries(value).map(([model, limits]) => {
+    const name = `models[${JSON.stringify(model)}]`;
+    if (typeof limits !== 'object' || limits === null) {
+      throw invalidOption(`Invalid budgets.${name}: expected { tokens?, requests? }.`);
+    }
+    const l = limits as ModelBudgetOptions;
+    const tokens = amount(l.tokens, `${name}.tokens`);
+    const requests = amount(l.requests, `${name}.requests`);
+    if (tokens === undefined && requests === undefined) {
+      throw invalidOption(`Invalid budgets.${name}: give tokens, requests or both.`);
+    }
+    return [
+      model,
+      { ...(tokens !== undefined && { tokens }), ...(requests !== undefined && { requests }) },
+    ];
+  });
+}
+
 /** `3600` → `1 h`, `90` → `90 s`: the period in a refusal's message. */
 function periodText(seconds: number): string {
   if (seconds % 86_400 === 0) return `${seconds / 86_400} d`;
@@ -181,20 +237,31 @@ function budgetKey(identity: string): string {
 interface Budget {
   kind: BudgetKind;
   limit: number;
+  /** The model it is the budget of; `undefined` for the overall one. */
+  model: string | undefined;
   local: MemoryBudgetCounter;
   shared: BudgetCounter | undefined;
+}
+
+/** The budgets of one model. */
+interface ModelBudget {
+  requests: Budget | undefined;
+  tokens: Budget | undefined;
 }
 
 /** The budgets of one handler, resolved once. */
 export class Budgets<Ctx> {
   readonly #requests: Budget | undefined;
   readonly #tokens: Budget | undefined;
+  readonly #models: ReadonlyMap<string, ModelBudget>;
   readonly #periodSeconds: number;
   readonly #periodMs: number;
   readonly #key: ((ctx: Ctx) => string | undefined) | undefined;
   readonly #guard: StoreGuard | undefined;
   readonly #now: () => number;
   readonly #stats: BudgetStats;
+  /** Whether there are budgets per model (`budgets.models`): bodies are then read for the model. */
+  readonly byModel: boolean;
 
   private constructor(options: BudgetsOptions<Ctx>, settings: BudgetsSettings<Ctx>) {
     const period = options.periodSeconds;
@@ -210,8 +277,11 @@ export class Budgets<Ctx> {
     }
     const requests = amount(options.requests, 'requests');
     const tokens = amount(options.tokens, 'tokens');
-    if (requests === undefined && tokens === undefined) {
-      throw invalidOption('Invalid budgets: give budgets.requests, budgets.tokens or both.');
+    const models = modelLimits(options.models);
+    if (requests === undefined && tokens === undefined && models.length === 0) {
+      throw invalidOption(
+        'Invalid budgets: give budgets.requests, budgets.tokens or budgets.models (or several).',
+      );
     }
     if (options.key !== undefined && typeof options.key !== 'function') {
       throw invalidOption('Invalid budgets.key: expected a function of the request context.');
@@ -230,17 +300,35 @@ export class Budgets<Ctx> {
             settings.onStoreError,
             'counting budgets locally',
           );
-    const budget = (kind: BudgetKind, limit: number | undefined): Budget | undefined =>
+    const budget = (
+      kind: BudgetKind,
+      limit: number | undefined,
+      model?: string,
+    ): Budget | undefined =>
       limit === undefined
         ? undefined
         : {
             kind,
             limit,
+            model,
             local: new MemoryBudgetCounter(),
-            shared: store?.createBudgetCounter({ name: kind, periodSeconds: period }),
+            shared: store?.createBudgetCounter({
+              name: model === undefined ? kind : `${kind}:${model}`,
+              periodSeconds: period,
+            }),
           };
     this.#requests = budget('requests', requests);
     this.#tokens = budget('tokens', tokens);
+    this.#models = new Map(
+      models.map(([model, limits]) => [
+        model,
+        {
+          requests: budget('requests', limits.requests, model),
+          tokens: budget('tokens', limits.tokens, model),
+        },
+      ]),
+    );
+    this.byModel = this.#models.size > 0;
     this.#stats = {
       allowed: 0,
       refused: { requests: 0, tokens: 0 },
@@ -262,10 +350,14 @@ export class Budgets<Ctx> {
     const options = settings.budgets;
     if (options === undefined) return undefined;
     if (typeof options !== 'object' || options === null) {
-      throw invalidOption('Invalid budgets: expected { requests?, tokens?, periodSeconds, key? }.');
+      throw invalidOption(
+        'Invalid budgets: expected { requests?, tokens?, periodSeconds, key?, models? }.',
+      );
     }
     const budgets = new Budgets(options, settings);
-    if (budgets.#tokens !== undefined) {
+    let countsTokens = budgets.#tokens !== undefined;
+    for (const model of budgets.#models.values()) countsTokens ||= model.tokens !== undefined;
+    if (countsTokens) {
       metering.listen((event, ctx) => budgets.spent(event, ctx));
     }
     return budgets;
@@ -288,15 +380,35 @@ export class Budgets<Ctx> {
    * answer when one is spent.
    */
   check(identity: string): ErrorAnswer | undefined | Promise<ErrorAnswer | undefined> {
+    return this.#check(identity, this.#requests, this.#tokens);
+  }
+
+  /**
+   * Counts one request of `identity` naming `model` against that model's budgets
+   * (`budgets.models`) and checks them: the 429 to answer when one is spent. A model not
+   * listed (or none) passes without counting.
+   */
+  checkModel(
+    identity: string,
+    model: string | undefined,
+  ): ErrorAnswer | undefined | Promise<ErrorAnswer | undefined> {
+    const budget = model === undefined ? undefined : this.#models.get(model);
+    if (budget === undefined) return undefined;
+    return this.#check(identity, budget.requests, budget.tokens);
+  }
+
+  #check(
+    identity: string,
+    requests: Budget | undefined,
+    tokens: Budget | undefined,
+  ): ErrorAnswer | undefined | Promise<ErrorAnswer | undefined> {
     const window = budgetWindow(this.#periodMs, this.#now());
     const key = budgetKey(identity);
-    const requests = this.#requests;
-    const tokens = this.#tokens;
     const localRequests = requests?.local.add(key, 1, window) ?? 0;
     const localTokens = tokens?.local.get(key, window) ?? 0;
     const guard = this.#guard;
     if (guard === undefined || guard.resting()) {
-      return this.#decided(localRequests, localTokens, window);
+      return this.#decided(requests, localRequests, tokens, localTokens, window);
     }
     return guard
       .call(async () =>
@@ -308,28 +420,40 @@ export class Budgets<Ctx> {
       .then((counts) => {
         if (failed(counts)) {
           this.#stats.storeErrors++;
-          return this.#decided(localRequests, localTokens, window);
+          return this.#decided(requests, localRequests, tokens, localTokens, window);
         }
         // The shared count includes this instance's; the local one covers a store that forgot.
         return this.#decided(
+          requests,
           Math.max(counts[0], localRequests),
+          tokens,
           Math.max(counts[1], localTokens),
           window,
         );
       });
   }
 
-  /** Counts the tokens of one usage event against its identity's budget. */
+  /**
+   * Counts the tokens of one usage event against its identity's budget, and against the budget
+   * of the model the request named (`requestModel`, else `model`) when `budgets.models` lists it.
+   */
   spent(event: UsageEvent, ctx: Ctx): void {
-    const tokens = this.#tokens;
     const total = event.totalTokens;
-    if (tokens === undefined || total === undefined || !(total > 0)) return;
+    if (total === undefined || !(total > 0)) return;
+    const model = event.requestModel ?? event.model;
+    const byModel = model === undefined ? undefined : this.#models.get(model)?.tokens;
+    if (this.#tokens === undefined && byModel === undefined) return;
     const n = Math.ceil(total);
     const own = this.#key?.(ctx);
     const identity = typeof own === 'string' && own !== '' ? own : event.identity;
     const window = budgetWindow(this.#periodMs, this.#now());
     const key = budgetKey(identity);
     this.#stats.tokens += n;
+    if (this.#tokens !== undefined) this.#add(this.#tokens, key, n, window);
+    if (byModel !== undefined) this.#add(byModel, key, n, window);
+  }
+
+  #add(tokens: Budget, key: string, n: number, window: BudgetWindow): void {
     tokens.local.add(key, n, window);
     const shared = tokens.shared;
     const guard = this.#guard;
@@ -341,19 +465,26 @@ export class Budgets<Ctx> {
       });
   }
 
-  #decided(requests: number, tokens: number, window: BudgetWindow): ErrorAnswer | undefined {
-    const r = this.#requests;
-    const t = this.#tokens;
+  #decided(
+    r: Budget | undefined,
+    requests: number,
+    t: Budget | undefined,
+    tokens: number,
+    window: BudgetWindow,
+  ): ErrorAnswer | undefined {
     const spent =
       r !== undefined && requests > r.limit
         ? r
         : t !== undefined && tokens >= t.limit
           ? t
           : undefined;
+    // A model's check follows the overall one, which counted the request as allowed already.
+    const ofModel = (r ?? t)?.model !== undefined;
     if (spent === undefined) {
-      this.#stats.allowed++;
+      if (!ofModel) this.#stats.allowed++;
       return undefined;
     }
+    if (ofModel) this.#stats.allowed = Math.max(0, this.#stats.allowed - 1);
     this.#stats.refused[spent.kind]++;
     return this.#refusal(spent, window);
   }
@@ -361,11 +492,13 @@ export class Budgets<Ctx> {
   #refusal(budget: Budget, window: BudgetWindow): ErrorAnswer {
     const seconds = Math.max(1, Math.ceil((window.endsAt - this.#now()) / 1000));
     const resets = new Date(window.endsAt).toISOString();
+    const of =
+      budget.model === undefined ? '' : ` for model ${JSON.stringify(budget.model.slice(0, 100))}`;
     return {
       status: 429,
       code: 'BudgetExceeded',
       message:
-        `The ${budget.kind} budget of this client (${budget.limit} per ` +
+        `The ${budget.kind} budget of this client${of} (${budget.limit} per ` +
         `${periodText(this.#periodSeconds)}) is spent; it resets at ${resets} (in ${seconds} s).`,
       retryAfterSeconds: seconds,
       // Sending it again is refused until the period ends: no SDK should retry it by itself.

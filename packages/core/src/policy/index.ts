@@ -44,6 +44,7 @@ export type {
   BudgetsOptions,
   BudgetsSettings,
   BudgetWindow,
+  ModelBudgetOptions,
 } from './budgets.js';
 export {
   Budgets,
@@ -79,6 +80,7 @@ export {
   Limits,
   MemoryRateLimiter,
   withinBudgets,
+  withinModelBudgets,
 } from './limits.js';
 export type { DashScopeLogger, RequestLogFacts, RequestLogFields } from './logging.js';
 export { logInternalError, logRefreshError, logRequest, logStoreError } from './logging.js';

@@ -19,6 +19,9 @@ import {
   type ConcurrencyStats,
   resolveConcurrentRequests,
 } from './concurrency.js';
+import { hasDuplicateKey } from './duplicate-keys.js';
+import { requestModel } from './meter.js';
+import { DUPLICATE_MODEL, MODEL_KEY, parseJson, type ReadBody } from './proxy.js';
 import type { LimitHitMessage, Telemetry } from './telemetry.js';
 
 /** One budget: `points` requests per `durationSeconds` window, per client. */
@@ -406,6 +409,51 @@ export function withinBudgets<Ctx>(
 ): Admitted | Refused | Promise<Admitted | Refused> {
   return admittedUnless(admitted, () =>
     budgets.check(budgets.identityOf(ctx, admitted, client, limits)),
+  );
+}
+
+const utf8 = new TextDecoder();
+
+/**
+ * The per-model budgets (`budgets.models`) of an admitted request, once its body is read and
+ * checked and before any key is minted: a request naming a model whose budget is spent for its
+ * identity is refused with 429 `BudgetExceeded` (published like the other budget refusals).
+ * The request's model is its JSON body's `model`, else its `model` query parameter (or, for a
+ * WebSocket session start, the URL's `model`). Synchronous and free when there are no per-model
+ * budgets. A body naming `model` twice is refused with 400 (upstream might read the other one).
+ * A throwing `budgets.key` answers 500.
+ */
+export function withinModelBudgets<Ctx>(
+  access: LimitedAccess<Ctx>,
+  ctx: Ctx,
+  admitted: Admitted,
+  client: ClientFacts,
+  request: { read: ReadBody | undefined; query: string } | { model: string | undefined },
+): Admitted | Refused | Promise<Admitted | Refused> {
+  const { budgets, limits } = access;
+  if (budgets === undefined || !budgets.byModel) return admitted;
+  let model: string | undefined;
+  if ('model' in request) model = request.model;
+  else {
+    const read = request.read;
+    let json: unknown;
+    if (read !== undefined) {
+      json = read.json !== undefined ? read.json.value : parseJson(read.bytes);
+      if (typeof json === 'object' && json !== null && read.bytes.length > 0) {
+        if (hasDuplicateKey(utf8.decode(read.bytes), MODEL_KEY, 1)) {
+          return { refused: DUPLICATE_MODEL };
+        }
+      }
+    }
+    model = requestModel(json, request.query);
+  }
+  if (model === undefined) return admitted;
+  return published(
+    admittedUnless(admitted, () =>
+      budgets.checkModel(budgets.identityOf(ctx, admitted, client, limits), model),
+    ),
+    access.telemetry,
+    'budget',
   );
 }
 

@@ -42,7 +42,8 @@ function routeOf(target: string, service: string | undefined): UsageRoute {
   return target.startsWith('/compatible-mode/') ? 'compatible' : 'native';
 }
 
-function requestModel(json: unknown, query: string): string | undefined {
+/** The model a proxied request names: its JSON body's `model`, else its `model` query parameter. */
+export function requestModel(json: unknown, query: string): string | undefined {
   const model = (json as { model?: unknown } | null | undefined)?.model;
   if (typeof model === 'string') return model;
   if (!query.includes('model=')) return undefined;
@@ -183,6 +184,7 @@ export class AnswerMeter<Ctx> implements RelayMeter {
         dialect: this.#dialect,
         path: this.#path,
         model: found.model ?? this.#model,
+        ...(this.#model !== undefined && { requestModel: this.#model }),
         inputTokens: usage?.inputTokens,
         outputTokens: usage?.outputTokens,
         totalTokens: usage?.totalTokens,

@@ -232,8 +232,9 @@ export interface SharedHandlerOptions<Ctx> extends EndpointOptions, HandlerCache
   limits?: false | LimitsOptions<Ctx>;
   /**
    * Per-identity budgets of the proxy (Model Studio and PAI-EAS) and WebSocket session starts:
-   * `{ requests?, tokens?, periodSeconds, key? }`. A request of an identity whose budget for the
-   * current period is spent is answered 429 `BudgetExceeded` (with `Retry-After`: the seconds
+   * `{ requests?, tokens?, periodSeconds, key?, models? }` (`models`: budgets per identity and
+   * model, `{ 'qwen-max': { tokens: 100000 } }`, checked once the JSON body is read). A request
+   * of an identity whose budget for the current period is spent is answered 429 `BudgetExceeded` (with `Retry-After`: the seconds
    * until the period resets), and nothing is sent upstream. Periods are aligned to the epoch
    * (`periodSeconds: 86400` resets at 00:00 UTC). Requests count at admission; tokens after the
    * answer (from its usage), so one request can overshoot by its own size. Kept in the `store`

@@ -71,13 +71,14 @@ const UNCHECKABLE_BODY: ErrorAnswer = Object.freeze({
 });
 
 /** 400 for a checked body naming `model` more than once (upstream might read the other one). */
-const DUPLICATE_MODEL: ErrorAnswer = Object.freeze({
+export const DUPLICATE_MODEL: ErrorAnswer = Object.freeze({
   status: 400,
   code: 'InvalidParameter',
   message: 'The request body names "model" more than once.',
 });
 
-const MODEL_KEY: ReadonlySet<string> = new Set(['model']);
+/** The key `hasDuplicateKey` watches in a body whose model is checked. */
+export const MODEL_KEY: ReadonlySet<string> = new Set(['model']);
 
 /** 405 for a method the proxy does not forward, `undefined` for one it does. */
 export function checkProxyMethod(method: string): ErrorAnswer | undefined {
@@ -166,6 +167,7 @@ export function planProxy<Ctx>(
   if (hasBody) {
     body =
       config.allowModels !== undefined ||
+      config.budgets?.byModel === true ||
       FRAMED_BODY_METHODS.has(facts.method) ||
       (declared !== undefined && declared <= config.replayBufferBytes)
         ? 'read'

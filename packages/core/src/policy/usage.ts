@@ -42,6 +42,12 @@ export interface UsageEvent {
   path: string;
   /** The model upstream named (answer's `model`), else the request's; `undefined` if neither. */
   model: string | undefined;
+  /**
+   * The model the request named (its JSON body's `model`, else its `model` query parameter; a
+   * WebSocket session's URL `model`, a speech task's `run-task` model), when it named one:
+   * `model` may be the dated variant upstream answered with. Budgets per model count by it.
+   */
+  requestModel?: string;
   /** Prompt tokens (`input_tokens` / `prompt_tokens`). */
   inputTokens: number | undefined;
   /** Completion tokens (`output_tokens` / `completion_tokens`). */

@@ -232,6 +232,8 @@ export class WebSocketUsageMeter {
 
   #event(requestId: string | undefined, open: Open, complete: boolean): UsageEvent {
     const counts = open.counts;
+    // Realtime: the URL's model (upstream's session may name a dated variant); speech: the task's.
+    const requestModel = this.#api === 'realtime' ? this.#session.model : open.model;
     return {
       identity: this.#session.identity,
       keyHash: this.#session.keyHash,
@@ -239,6 +241,7 @@ export class WebSocketUsageMeter {
       dialect: 'dashscope',
       path: this.#session.path,
       model: open.model,
+      ...(requestModel === undefined ? {} : { requestModel }),
       inputTokens: counts?.inputTokens,
       outputTokens: counts?.outputTokens,
       totalTokens: counts?.totalTokens,

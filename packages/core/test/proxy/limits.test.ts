@@ -286,20 +286,26 @@ function usageSignal() {
   };
 }
 
+/** A harness with `budgets` per `x-user` header (no limits), and the usage it reports. */
+async function budgeted(budgets: { tokens?: number; models?: Record<string, object> }) {
+  const usage = usageSignal();
+  h = await startHarness({
+    handler: {
+      limits: false,
+      onUsage: usage.onUsage,
+      budgets: {
+        ...budgets,
+        periodSeconds: 3600,
+        key: (req) => req.headers['x-user'] as string | undefined,
+      },
+    },
+  });
+  return { h, usage };
+}
+
 describe('budgets', () => {
   it('refuses the identity once the tokens of its answers reached the budget, in either dialect', async () => {
-    const usage = usageSignal();
-    h = await startHarness({
-      handler: {
-        limits: false,
-        onUsage: usage.onUsage,
-        budgets: {
-          tokens: 1,
-          periodSeconds: 3600,
-          key: (req) => req.headers['x-user'] as string | undefined,
-        },
-      },
-    });
+    const { h, usage } = await budgeted({ tokens: 1 });
     // The first answer is admitted (nothing spent yet) and overshoots the budget by its size.
     const first = await send(h.url, 'POST', CHAT_PATH, json(CHAT_BODY, { 'x-user': 'alice' }));
     expect(first.status).toBe(200);
@@ -360,6 +366,44 @@ describe('budgets', () => {
       refused: { requests: 2, tokens: 0 },
       shared: false,
     });
+  });
+
+  it('refuses the next qwen-max request of an identity once its qwen-max tokens are spent, while qwen-plus passes', async () => {
+    const { h, usage } = await budgeted({
+      models: { 'qwen-max': { tokens: 1 }, 'qwen-turbo': { requests: 1 } },
+    });
+    const chat = (user: string, model: string) =>
+      send(h.url, 'POST', CHAT_PATH, json({ ...CHAT_BODY, model }, { 'x-user': user }));
+    expect((await chat('alice', 'qwen-max')).status).toBe(200);
+    await usage.next(1);
+    expect(usage.events[0]).toMatchObject({ requestModel: 'qwen-max' });
+    const refused = await chat('alice', 'qwen-max');
+    expect(refused.status).toBe(429);
+    expect(JSON.parse(refused.text).error).toMatchObject({ code: 'budget_exceeded' });
+    expect(JSON.parse(refused.text).error.message).toContain('for model "qwen-max"');
+    expect(upstreamCalls(h, 'chat')).toBe(1);
+    expect((await chat('alice', 'qwen-plus')).status).toBe(200);
+    expect((await chat('bob', 'qwen-max')).status).toBe(200);
+    // A requests budget per model: the second qwen-turbo request is refused, nothing upstream.
+    expect((await chat('alice', 'qwen-turbo')).status).toBe(200);
+    const turbo = await chat('alice', 'qwen-turbo');
+    expect(turbo.status).toBe(429);
+    expect(JSON.parse(turbo.text).error.message).toContain(
+      'requests budget of this client for model "qwen-turbo"',
+    );
+    expect(upstreamCalls(h, 'chat')).toBe(4);
+    // Six requests: four within their budgets, two refused by their model's.
+    expect(h.handler.stats().budgets).toMatchObject({
+      allowed: 4,
+      refused: { tokens: 1, requests: 1 },
+    });
+    // Naming the model twice cannot slip past its budget (upstream might read the other one).
+    const twice = await send(h.url, 'POST', CHAT_PATH, {
+      headers: { 'content-type': 'application/json', 'x-user': 'alice' },
+      body: '{"model":"qwen-plus","model":"qwen-max","messages":[{"role":"user","content":"Hi"}]}',
+    });
+    expect(twice.status).toBe(400);
+    expect(upstreamCalls(h, 'chat')).toBe(4);
   });
 
   it('leaves the token route out of the budgets', async () => {

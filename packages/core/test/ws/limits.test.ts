@@ -66,4 +66,26 @@ describe('WebSocket proxy: budgets', () => {
     expect(emulator().requests.length).toBe(before);
     expect(proxy.handler.stats().budgets).toMatchObject({ allowed: 1, refused: { requests: 1 } });
   });
+
+  it("counts a realtime session start against the budget of the URL's model", async () => {
+    proxy = await startProxy({
+      baseUrl: emulator().url,
+      limits: false,
+      budgets: { models: { 'qwen-omni-turbo-realtime': { requests: 1 } }, periodSeconds: 60 },
+    });
+    const path = (model: string) => `${proxy!.wsBase}/dashscope/api-ws/v1/realtime?model=${model}`;
+    const conn = await open(path('qwen-omni-turbo-realtime'));
+    expect(((await conn.next()).json as { type: string }).type).toBe('session.created');
+    conn.ws.close();
+    const before = emulator().requests.length;
+    const refused = await refusal(path('qwen-omni-turbo-realtime'));
+    expect(refused.status).toBe(429);
+    expect((refused.json as { message: string }).message).toContain(
+      'requests budget of this client for model "qwen-omni-turbo-realtime"',
+    );
+    expect(emulator().requests.length).toBe(before);
+    const other = await open(path('qwen3-omni-flash-realtime'));
+    expect(((await other.next()).json as { type: string }).type).toBe('session.created');
+    other.ws.close();
+  });
 });

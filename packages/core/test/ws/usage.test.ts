@@ -50,6 +50,7 @@ describe('WebSocketUsageMeter (speech tasks)', () => {
       dialect: 'dashscope',
       path: '/api-ws/v1/inference',
       model: 'cosyvoice-v2',
+      requestModel: 'cosyvoice-v2',
       inputTokens: undefined,
       outputTokens: undefined,
       totalTokens: undefined,
@@ -124,6 +125,21 @@ describe('WebSocketUsageMeter (realtime)', () => {
     const [cancelled] = meter.upstream(done('r2', 'cancelled', { input_tokens: 1 }));
     expect(cancelled).toMatchObject({ requestId: 'r2', inputTokens: 1, complete: false });
     expect(meter.end()).toEqual([]);
+  });
+
+  it("counts a realtime response against the URL's model, though upstream's session names a dated one", () => {
+    const meter = new WebSocketUsageMeter(realtime);
+    meter.upstream(
+      JSON.stringify({
+        type: 'session.created',
+        session: { model: 'qwen-omni-turbo-realtime-2025-05-08' },
+      }),
+    );
+    const [event] = meter.upstream(done('r1', 'completed', { total_tokens: 5 }));
+    expect(event).toMatchObject({
+      model: 'qwen-omni-turbo-realtime-2025-05-08',
+      requestModel: 'qwen-omni-turbo-realtime',
+    });
   });
 });
 

@@ -11,7 +11,7 @@ import { WebSocketServer } from 'ws';
 import { boundAdmission, obtainToken, tokenAfterUnauthorized } from '../../policy/admission.js';
 import { type ErrorAnswer, failureAnswer, INTERNAL_ERROR } from '../../policy/answers.js';
 import type { HandlerConfig } from '../../policy/config.js';
-import { admitWithinLimits, type ClientFacts } from '../../policy/limits.js';
+import { admitWithinLimits, type ClientFacts, withinModelBudgets } from '../../policy/limits.js';
 import { usageIdentity } from '../../policy/usage.js';
 import {
   planUpgrade,
@@ -184,6 +184,9 @@ export function createWebSocketProxy<Ctx>(
         admission = await boundAdmission(config, admission, controller.signal);
       }
       if ('refused' in admission) return fail(admission.refused);
+      let withinModel = withinModelBudgets(config, ctx, admission, client, { model: plan.model });
+      if (withinModel instanceof Promise) withinModel = await withinModel;
+      if ('refused' in withinModel) return fail(withinModel.refused);
       const apiKey = admission.apiKey;
       if (controller.signal.aborted) return fail(undefined);
 
