@@ -77,6 +77,21 @@ type Refusal = { refused: ErrorAnswer; requestId?: string };
  */
 type Settle = (relayWith: (release: () => void) => void) => void;
 
+/** One proxied request as the route sees it. */
+interface ProxyCall<Ctx> {
+  request: Request;
+  ctx: Ctx;
+  dialect: ErrorDialect;
+  /** Path + query relative to the mount point. */
+  target: string;
+  query: string;
+  cors: readonly string[];
+  settle: Settle;
+  client: ClientFacts;
+  /** The PAI-EAS service called, if it is a service call. */
+  service: string | undefined;
+}
+
 /** Model Studio's 401 body, for its request id: at most 64 KiB, cancelled beyond. */
 async function readRefusal(response: Response): Promise<string> {
   if (response.body === null) return '';
@@ -220,17 +235,8 @@ export function createFetchHandler<Ctx = Request>(
     return limitedStream(peeked.head, peeked.size, peeked.reader, limit, tooLarge);
   }
 
-  async function proxyRoute(
-    request: Request,
-    ctx: Ctx,
-    dialect: ErrorDialect,
-    target: string,
-    query: string,
-    cors: readonly string[],
-    settle: Settle,
-    client: ClientFacts,
-    service?: string,
-  ): Promise<Response> {
+  async function proxyRoute(call: ProxyCall<Ctx>): Promise<Response> {
+    const { request, ctx, dialect, cors, settle, client, service } = call;
     const fail = (error: ErrorAnswer, requestId?: string) =>
       toResponse(errorAnswer(dialect, error, requestId), cors);
     const method = request.method;
@@ -262,19 +268,7 @@ export function createFetchHandler<Ctx = Request>(
       );
     };
     try {
-      return await proxyAdmitted(
-        request,
-        ctx,
-        dialect,
-        target,
-        query,
-        cors,
-        settleReleasing,
-        client,
-        admission,
-        service,
-        started,
-      );
+      return await proxyAdmitted({ ...call, settle: settleReleasing }, admission, started);
     } finally {
       if (!handedOver) entered.slot.release();
     }
@@ -282,19 +276,12 @@ export function createFetchHandler<Ctx = Request>(
 
   /** The rest of a proxied request once admitted: plan, body, key, exchange and relay. */
   async function proxyAdmitted(
-    request: Request,
-    ctx: Ctx,
-    dialect: ErrorDialect,
-    target: string,
-    query: string,
-    cors: readonly string[],
-    settle: Settle,
-    client: ClientFacts,
+    call: ProxyCall<Ctx>,
     admission: Admitted,
-    service: string | undefined,
     /** `performance.now()` when the request arrived (metering only). */
     started: number,
   ): Promise<Response> {
+    const { request, ctx, dialect, target, query, cors, settle, client, service } = call;
     const fail = (error: ErrorAnswer, requestId?: string) =>
       toResponse(errorAnswer(dialect, error, requestId), cors);
     const method = request.method;
@@ -515,31 +502,32 @@ export function createFetchHandler<Ctx = Request>(
       case 'proxy': {
         const unreadable = unreadableAnswer(request);
         if (unreadable !== undefined) return unreadable;
-        return proxyRoute(
+        return proxyRoute({
           request,
           ctx,
-          plan.dialect,
-          plan.target,
-          plan.query,
-          plan.cors,
+          dialect: plan.dialect,
+          target: plan.target,
+          query: plan.query,
+          cors: plan.cors,
           settle,
           client,
-        );
+          service: undefined,
+        });
       }
       case 'pai-eas-workbench':
         return workbenchRoute(request, ctx, handlerConfig.authorize, paiEas!, plan.cors);
       case 'pai-eas-service':
-        return proxyRoute(
+        return proxyRoute({
           request,
           ctx,
-          'dashscope',
-          plan.target,
-          plan.query,
-          plan.cors,
+          dialect: 'dashscope',
+          target: plan.target,
+          query: plan.query,
+          cors: plan.cors,
           settle,
           client,
-          plan.service,
-        );
+          service: plan.service,
+        });
     }
   }
 
