@@ -19,9 +19,8 @@ import {
   type ConcurrencyStats,
   resolveConcurrentRequests,
 } from './concurrency.js';
-import { hasDuplicateKey } from './duplicate-keys.js';
 import { requestModel } from './meter.js';
-import { DUPLICATE_MODEL, MODEL_KEY, parseJson, type ReadBody } from './proxy.js';
+import { bodyJson, type ReadBody } from './proxy.js';
 import type { LimitHitMessage, Telemetry } from './telemetry.js';
 
 /** One budget: `points` requests per `durationSeconds` window, per client. */
@@ -412,8 +411,6 @@ export function withinBudgets<Ctx>(
   );
 }
 
-const utf8 = new TextDecoder();
-
 /**
  * The per-model budgets (`budgets.models`) of an admitted request, once its body is read and
  * checked and before any key is minted: a request naming a model whose budget is spent for its
@@ -435,17 +432,9 @@ export function withinModelBudgets<Ctx>(
   let model: string | undefined;
   if ('model' in request) model = request.model;
   else {
+    // The body was checked already (`checkProxyBody`: one parse, a duplicate `model` refused).
     const read = request.read;
-    let json: unknown;
-    if (read !== undefined) {
-      json = read.json !== undefined ? read.json.value : parseJson(read.bytes);
-      if (typeof json === 'object' && json !== null && read.bytes.length > 0) {
-        if (hasDuplicateKey(utf8.decode(read.bytes), MODEL_KEY, 1)) {
-          return { refused: DUPLICATE_MODEL };
-        }
-      }
-    }
-    model = requestModel(json, request.query);
+    model = requestModel(read === undefined ? undefined : bodyJson(read), request.query);
   }
   if (model === undefined) return admitted;
   return published(

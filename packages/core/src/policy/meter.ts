@@ -8,7 +8,7 @@
 import type { Admitted } from './admission.js';
 import type { ErrorDialect } from './answers.js';
 import type { ClientFacts, Limits } from './limits.js';
-import { parseJson, type ReadBody } from './proxy.js';
+import { bodyJson, type ReadBody } from './proxy.js';
 import { type Metering, type UsageRoute, usageIdentity } from './usage.js';
 import { type AnswerUsage, type UsageReader, usageReader } from './usage-reader.js';
 import { streamUsageCandidate, UsageChunkStrip, withStreamUsage } from './usage-streams.js';
@@ -120,10 +120,7 @@ export class AnswerMeter<Ctx> implements RelayMeter {
     const q = facts.target.indexOf('?');
     this.#path = q < 0 ? facts.target : facts.target.slice(0, q);
     this.#started = facts.started;
-    let json: unknown;
-    if (facts.read !== undefined) {
-      json = facts.read.json !== undefined ? facts.read.json.value : parseJson(facts.read.bytes);
-    }
+    const json = facts.read === undefined ? undefined : bodyJson(facts.read);
     this.#model = requestModel(json, facts.query);
     this.body =
       metering.meterStreams &&

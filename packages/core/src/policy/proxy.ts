@@ -71,14 +71,14 @@ const UNCHECKABLE_BODY: ErrorAnswer = Object.freeze({
 });
 
 /** 400 for a checked body naming `model` more than once (upstream might read the other one). */
-export const DUPLICATE_MODEL: ErrorAnswer = Object.freeze({
+const DUPLICATE_MODEL: ErrorAnswer = Object.freeze({
   status: 400,
   code: 'InvalidParameter',
   message: 'The request body names "model" more than once.',
 });
 
 /** The key `hasDuplicateKey` watches in a body whose model is checked. */
-export const MODEL_KEY: ReadonlySet<string> = new Set(['model']);
+const MODEL_KEY: ReadonlySet<string> = new Set(['model']);
 
 /** 405 for a method the proxy does not forward, `undefined` for one it does. */
 export function checkProxyMethod(method: string): ErrorAnswer | undefined {
@@ -215,6 +215,15 @@ export function parseJson(body: Uint8Array): unknown {
   }
 }
 
+/**
+ * The JSON of a body read whole, parsed once per request: kept on `read.json`, so the model
+ * check, per-model budgets and metering share one parse (`undefined` when not JSON).
+ */
+export function bodyJson(read: ReadBody): unknown {
+  read.json ??= { value: parseJson(read.bytes) };
+  return read.json.value;
+}
+
 const STREAM_KEY = [0x22, 0x73, 0x74, 0x72, 0x65, 0x61, 0x6d, 0x22]; // "stream"
 const STREAM_TRUE = /"stream"\s*:\s*true/;
 
@@ -237,6 +246,10 @@ export function bodyRequestsStream(body: Uint8Array): boolean {
   return includesStreamKey(body) && STREAM_TRUE.test(latin1.decode(body));
 }
 
+function isObject(json: unknown): json is Record<string, unknown> {
+  return typeof json === 'object' && json !== null && !Array.isArray(json);
+}
+
 /**
  * The `allowModels` check: the JSON body's `model` (and any `model` query parameter) must be
  * listed. With `allowModels` set, a non-empty body must be a JSON object (a body that cannot be
@@ -250,7 +263,7 @@ function checkModels(
   query: string,
 ): ErrorAnswer | undefined {
   if (body !== undefined && body.length > 0) {
-    if (typeof json !== 'object' || json === null || Array.isArray(json)) return UNCHECKABLE_BODY;
+    if (!isObject(json)) return UNCHECKABLE_BODY;
     if (hasDuplicateKey(utf8.decode(body), MODEL_KEY, 1)) return DUPLICATE_MODEL;
     const model = (json as { model?: unknown }).model;
     if (model !== undefined && (typeof model !== 'string' || !allow.has(model))) {
@@ -279,12 +292,11 @@ export function checkProxyBody<Ctx>(
   let streaming = plan.streaming;
   let json: unknown;
   let jsonRead = false;
+  // Per-model budgets read the body's model too (after this check, see `withinModelBudgets`).
+  const modelBudgets = config.budgets?.byModel === true;
   if (body !== undefined) {
-    if (body.json !== undefined) {
-      json = body.json.value;
-      jsonRead = true;
-    } else if (config.allowModels !== undefined) {
-      json = parseJson(body.bytes);
+    if (body.json !== undefined || config.allowModels !== undefined || modelBudgets) {
+      json = bodyJson(body);
       jsonRead = true;
     }
     if (!streaming) {
@@ -296,6 +308,13 @@ export function checkProxyBody<Ctx>(
   if (config.allowModels !== undefined) {
     const refused = checkModels(config.allowModels, json, body?.bytes, query);
     if (refused !== undefined) return refused;
+  } else if (
+    modelBudgets &&
+    isObject(json) &&
+    hasDuplicateKey(utf8.decode(body!.bytes), MODEL_KEY, 1)
+  ) {
+    // A body naming `model` twice could slip past a model's budget if upstream reads the other.
+    return DUPLICATE_MODEL;
   }
   return streaming ? STREAMING : NOT_STREAMING;
 }
